@@ -1,0 +1,3 @@
+from gpicl_phase.cli import main
+
+raise SystemExit(main())
