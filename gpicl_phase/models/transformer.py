@@ -1,0 +1,75 @@
+"""The GPICL Transformer: GPT-2 style pre-LayerNorm blocks with causal attention, as in the authors' code.
+
+token -> Linear -> + learned positional embedding (std 0.1) -> L x [x + Attn(LN(x)); x + MLP(LN(x))]
+-> LN -> Linear -> logits for every position.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from gpicl_phase.models.layers import dense, dense_init, layer_norm, layer_norm_init
+
+
+def init(cfg, key, input_dim: int) -> dict:
+    """Parameters for a config with ``d_model`` N, ``num_layers`` L, ``num_heads`` H, ``key_size`` K."""
+    n, h, k, layers = cfg.d_model, cfg.num_heads, cfg.key_size, cfg.num_layers
+    # The authors scale block initializations by 2 / layers so the residual stream stays O(1) with depth.
+    scale = 2.0 / layers
+    k_embed, k_pos, k_head, k_blocks = jax.random.split(key, 4)
+
+    def block(bkey):
+        bk = jax.random.split(bkey, 6)
+        return {
+            "ln1": layer_norm_init(n),
+            "q": dense_init(bk[0], n, h * k, scale, bias=False),
+            "k": dense_init(bk[1], n, h * k, scale, bias=False),
+            "v": dense_init(bk[2], n, h * k, scale, bias=False),
+            "o": dense_init(bk[3], h * k, n, scale),
+            "ln2": layer_norm_init(n),
+            "mlp_in": dense_init(bk[4], n, 4 * n, scale),
+            "mlp_out": dense_init(bk[5], 4 * n, n, scale),
+        }
+
+    # Blocks are stacked along a leading layer axis and scanned, so compile time does not grow with depth.
+    blocks = jax.vmap(block)(jax.random.split(k_blocks, layers))
+    return {
+        "embed": dense_init(k_embed, input_dim, n),
+        "pos": 0.1 * jax.random.normal(k_pos, (cfg.seq_len, n)),
+        "blocks": blocks,
+        "ln_f": layer_norm_init(n),
+        "head": dense_init(k_head, n, cfg.num_classes),
+    }
+
+
+def attention(p: dict, x_BxTxN: jax.Array, num_heads: int) -> jax.Array:
+    """Causal multi-head self-attention."""
+    b, t, _ = x_BxTxN.shape
+    split = lambda y: y.reshape(b, t, num_heads, -1)  # noqa: E731
+    q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (split(dense(p[n], x_BxTxN)) for n in ("q", "k", "v"))
+    logits_BxHxTxT = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxTxHxK) / jnp.sqrt(q_BxTxHxK.shape[-1])
+    causal_TxT = jnp.tril(jnp.ones((t, t), bool))
+    logits_BxHxTxT = jnp.where(causal_TxT, logits_BxHxTxT, jnp.finfo(logits_BxHxTxT.dtype).min)
+    w_BxHxTxT = jax.nn.softmax(logits_BxHxTxT, axis=-1)
+    out_BxTxHxK = jnp.einsum("bhts,bshk->bthk", w_BxHxTxT, v_BxTxHxK)
+    return dense(p["o"], out_BxTxHxK.reshape(b, t, -1))
+
+
+def apply(cfg, params: dict, tokens_BxTxI: jax.Array) -> jax.Array:
+    """Logits ``[B, T, C]``; the prediction at t depends on tokens 0..t only."""
+    t = tokens_BxTxI.shape[1]
+    x = dense(params["embed"], tokens_BxTxI) + params["pos"][:t]
+
+    def block(x, blk):
+        x = x + attention(blk, layer_norm(blk["ln1"], x), cfg.num_heads)
+        hidden = jax.nn.gelu(dense(blk["mlp_in"], layer_norm(blk["ln2"], x)))
+        return x + dense(blk["mlp_out"], hidden), None
+
+    x, _ = jax.lax.scan(block, x, params["blocks"])
+    return dense(params["head"], layer_norm(params["ln_f"], x))
+
+
+def state_size(cfg) -> int:
+    """Memory available to the next prediction: the K/V cache, 2 x heads x key_size x layers x T."""
+    return 2 * cfg.num_heads * cfg.key_size * cfg.num_layers * cfg.seq_len

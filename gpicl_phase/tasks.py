@@ -1,0 +1,113 @@
+"""GPICL tasks: a task is an int32 id; its projection and label permutation are recomputed from the id.
+
+Shape letters: B sequences, T positions, D input features (N_x), K classes, N dataset examples,
+G task groups in a batch (one task each).
+
+Training ids are drawn from [0, num_tasks) with num_tasks <= 2^31 - 1, so they are never negative;
+unseen tasks use negative ids (-1, -2, ...), which training therefore never draws. Nothing about a task
+is stored, so num_tasks costs no memory.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class TaskData(NamedTuple):
+    """Preprocessed datasets on device. ``evals`` holds one (x, y) pair per unseen dataset."""
+
+    train_x: jax.Array  # [N, D] float32
+    train_y: jax.Array  # [N] int32
+    test_x: jax.Array  # [M, D]
+    test_y: jax.Array  # [M]
+    evals: tuple[tuple[jax.Array, jax.Array], ...]
+
+
+def task_key(root: jax.Array, task_id: jax.Array) -> jax.Array:
+    """The key of task ``task_id`` (int32, negative for unseen tasks)."""
+    # fold_in wants uint32; the int32 -> uint32 view keeps negative (unseen) ids distinct from training ids.
+    return jax.random.fold_in(root, jnp.asarray(task_id, jnp.int32).astype(jnp.uint32))
+
+
+def projection(root: jax.Array, task_id: jax.Array, input_dim: int) -> jax.Array:
+    """Task ``task_id``'s projection ``W_DxD``, entries N(0, 1/D)."""
+    proj_key, _ = jax.random.split(task_key(root, task_id))
+    return jax.random.normal(proj_key, (input_dim, input_dim)) / jnp.sqrt(input_dim)
+
+
+def permutation(root: jax.Array, task_id: jax.Array, num_classes: int) -> jax.Array:
+    """Task ``task_id``'s label permutation ``perm_K`` (label k becomes perm_K[k])."""
+    _, perm_key = jax.random.split(task_key(root, task_id))
+    return jax.random.permutation(perm_key, num_classes)
+
+
+def make_task(root: jax.Array, task_id: jax.Array, input_dim: int, num_classes: int):
+    """Projection and label permutation of one task id."""
+    return projection(root, task_id, input_dim), permutation(root, task_id, num_classes)
+
+
+def draw_ids(key: jax.Array, n: int, num_tasks: jax.Array) -> jax.Array:
+    """``n`` training task ids uniform in [0, num_tasks); num_tasks may be a traced value."""
+    return jax.random.randint(key, (n,), 0, jnp.asarray(num_tasks, jnp.int32), dtype=jnp.int32)
+
+
+def unseen_ids(n: int) -> jax.Array:
+    """The first ``n`` unseen task ids: -1, -2, ..., -n."""
+    return -1 - jnp.arange(n, dtype=jnp.int32)
+
+
+def tokens(x_BxTxD: jax.Array, y_BxT: jax.Array, num_classes: int) -> jax.Array:
+    """Token t = [x_t, onehot(y_{t-1})]; position 0 carries the explicit 'no label' class K."""
+    prev_BxT = jnp.concatenate(
+        [jnp.full(y_BxT.shape[:-1] + (1,), num_classes, y_BxT.dtype), y_BxT[..., :-1]], axis=-1)
+    return jnp.concatenate([x_BxTxD, jax.nn.one_hot(prev_BxT, num_classes + 1, dtype=x_BxTxD.dtype)], -1)
+
+
+def project_groups(root, ids_G, perm_ids_G, x_GxSxD, y_GxS, num_classes, project=True):
+    """Applies task ``ids_G[g]``'s projection and ``perm_ids_G[g]``'s permutation to group g's examples."""
+    d = x_GxSxD.shape[-1]
+
+    def one(task_id, perm_id, x_SxD, y_S):
+        if project:
+            x_SxD = x_SxD @ projection(root, task_id, d)
+        return x_SxD, permutation(root, perm_id, num_classes)[y_S]
+
+    return jax.vmap(one)(ids_G, perm_ids_G, x_GxSxD, y_GxS)
+
+
+def sample_examples(key, x_NxD, y_N, shape):
+    """Examples drawn uniformly with replacement: ``x`` of shape ``shape + (D,)`` and ``y`` of ``shape``."""
+    idx = jax.random.randint(key, shape, 0, x_NxD.shape[0])
+    return x_NxD[idx], y_N[idx]
+
+
+def train_batch(key, data: TaskData, root, *, num_tasks, bias, batch_size: int, seq_len: int,
+                tasks_per_batch: int, num_classes: int, bias_mode: str):
+    """One meta-training batch: tokens ``[B, T, D+K+1]`` and targets ``[B, T]``.
+
+    ``tasks_per_batch`` (G) tasks each fill B/G sequences (G = B when 0). A fraction ``bias`` of the
+    groups, drawn per group, use the fixed task id 0 ('task') or only its permutation ('labels').
+    """
+    groups = tasks_per_batch or batch_size
+    per_group = batch_size // groups
+    id_key, bias_key, ex_key = jax.random.split(key, 3)
+    ids_G = draw_ids(id_key, groups, num_tasks)
+    fixed_G = jax.random.uniform(bias_key, (groups,)) < bias
+    perm_ids_G = jnp.where(fixed_G, 0, ids_G)
+    proj_ids_G = perm_ids_G if bias_mode == "task" else ids_G
+    x, y = sample_examples(ex_key, data.train_x, data.train_y, (groups, per_group * seq_len))
+    x, y = project_groups(root, proj_ids_G, perm_ids_G, x, y, num_classes)
+    x_BxTxD = x.reshape(batch_size, seq_len, -1)
+    y_BxT = y.reshape(batch_size, seq_len)
+    return tokens(x_BxTxD, y_BxT, num_classes), y_BxT
+
+
+def eval_batch(key, x_NxD, y_N, root, ids_B, *, seq_len: int, num_classes: int, project: bool):
+    """A meta-test batch on one dataset: sequence b uses task ``ids_B[b]`` (no task at all if not project)."""
+    x, y = sample_examples(key, x_NxD, y_N, (ids_B.shape[0], seq_len))
+    if project:
+        x, y = project_groups(root, ids_B, ids_B, x, y, num_classes)
+    return tokens(x, y, num_classes), y

@@ -1,0 +1,179 @@
+"""A whole meta-training run as one pure, jittable function: ``make_train(cfg) -> train(data, hp, key=...)``.
+
+Every loop is a ``lax.scan``, so ``jit(vmap(train, in_axes=(None, 0)))`` trains many runs at once (the sweep
+engine packs runs that differ only in dynamic config fields this way). Meta-tests run inside the program.
+
+Shape letters: B batch, T positions, S meta-test streams, E evaluations, L logged windows.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gpicl_phase import models, tasks
+from gpicl_phase.config import DYNAMIC_FIELDS, RunConfig
+from gpicl_phase.tasks import TaskData
+
+
+class Hyper(NamedTuple):
+    """The dynamic (traced) part of a config; each leaf is a scalar, or a vector when packed."""
+
+    seed: jax.Array
+    num_tasks: jax.Array
+    lr: jax.Array
+    adam_b1: jax.Array
+    adam_b2: jax.Array
+    adam_eps: jax.Array
+    clip_norm: jax.Array
+    bias: jax.Array
+
+
+assert Hyper._fields == DYNAMIC_FIELDS, "Hyper must mirror the dynamic fields of RunConfig"
+
+
+class Metrics(NamedTuple):
+    """What one run records; a leading run axis is added when packed."""
+
+    train_loss: jax.Array  # [L] mean loss per window of log_every steps (NaN after divergence)
+    grad_norm: jax.Array  # [L]
+    eval_acc: jax.Array  # [E, S, T] per-position meta-test accuracy
+    eval_loss: jax.Array  # [E, S, T]
+    diverged_step: jax.Array  # [] first step with a non-finite loss or gradient, -1 if none
+
+
+def hyper(cfgs: list[RunConfig] | RunConfig) -> Hyper:
+    """Dynamic fields as numpy arrays: scalars for one config, vectors (run axis first) for a list."""
+    many = isinstance(cfgs, (list, tuple))
+    cfgs = list(cfgs) if many else [cfgs]
+    ints = {"seed": np.uint32, "num_tasks": np.int32}
+    cols = {f: np.asarray([getattr(c, f) for c in cfgs], ints.get(f, np.float32)) for f in Hyper._fields}
+    return Hyper(**{k: v if many else v[0] for k, v in cols.items()})
+
+
+def run_key(seed) -> jax.Array:
+    """The key of a run: a function of its seed alone, never of execution order."""
+    return jax.random.key(seed)
+
+
+def _adam(hp: Hyper) -> optax.GradientTransformation:
+    return optax.chain(optax.scale_by_adam(b1=hp.adam_b1, b2=hp.adam_b2, eps=hp.adam_eps),
+                       optax.scale_by_learning_rate(hp.lr))
+
+
+def _global_norm(tree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
+
+
+def _clip(grads, norm, clip_norm):
+    # A traced clip value: 0 disables, so both cases share one compiled program.
+    factor = jnp.where(clip_norm > 0, jnp.minimum(1.0, clip_norm / (norm + 1e-12)), 1.0)
+    return jax.tree_util.tree_map(lambda g: g * factor, grads)
+
+
+def make_train(cfg: RunConfig):
+    """Returns ``train(data, hp, *, key) -> Metrics`` for this config's static part."""
+    task_root = jax.random.fold_in(jax.random.key(cfg.task_seed), 0)
+    eval_root = jax.random.fold_in(jax.random.key(cfg.task_seed), 1)
+    n_chunks = cfg.steps // cfg.eval_every
+    windows = cfg.eval_every // cfg.log_every
+
+    def loss_fn(params, tokens_BxTxI, y_BxT):
+        logits = models.apply(cfg, params, tokens_BxTxI)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y_BxT).mean()
+
+    def evaluate(params, data: TaskData, num_tasks):
+        """Per-position accuracy and loss ``[S, T]`` on every meta-test stream, in one forward pass."""
+        n = cfg.eval_batch
+        seen_ids = tasks.draw_ids(jax.random.fold_in(eval_root, 0), n, num_tasks)
+        unseen = tasks.unseen_ids(n)
+        batch = lambda i, x, y, ids, project: tasks.eval_batch(  # noqa: E731
+            jax.random.fold_in(eval_root, i + 1), x, y, task_root, ids, seq_len=cfg.seq_len,
+            num_classes=cfg.num_classes, project=project)
+        streams = [batch(0, data.test_x, data.test_y, seen_ids, True),
+                   batch(1, data.test_x, data.test_y, unseen, True)]
+        streams += [batch(2 + j, x, y, unseen, True) for j, (x, y) in enumerate(data.evals)]
+        streams.append(batch(2 + len(data.evals), data.test_x, data.test_y, unseen, False))
+        tokens_BxTxI = jnp.concatenate([t for t, _ in streams])
+        y_BxT = jnp.concatenate([y for _, y in streams])
+        logits = models.apply(cfg, params, tokens_BxTxI)
+        ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits, y_BxT)
+        acc_BxT = (logits.argmax(-1) == y_BxT).astype(jnp.float32)
+        per_stream = lambda v: v.reshape(len(streams), n, cfg.seq_len).mean(1)  # noqa: E731
+        return per_stream(acc_BxT), per_stream(ce_BxT)
+
+    def train(data: TaskData, hp: Hyper, *, key: jax.Array) -> Metrics:
+        init_key, data_key = jax.random.split(key)
+        params = models.init(cfg, init_key)
+        opt = _adam(hp)
+
+        def step(carry, i):
+            params, opt_state, diverged_step = carry
+            tokens_BxTxI, y_BxT = tasks.train_batch(
+                jax.random.fold_in(data_key, i), data, task_root, num_tasks=hp.num_tasks, bias=hp.bias,
+                batch_size=cfg.batch_size, seq_len=cfg.seq_len, tasks_per_batch=cfg.tasks_per_batch,
+                num_classes=cfg.num_classes, bias_mode=cfg.bias_mode)
+            loss, grads = jax.value_and_grad(loss_fn)(params, tokens_BxTxI, y_BxT)
+            norm = _global_norm(grads)
+            finite = jnp.isfinite(loss) & jnp.isfinite(norm)
+            updates, new_opt_state = opt.update(_clip(grads, norm, hp.clip_norm), opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            # A diverged run keeps its last finite parameters and stops updating; it never crashes the pack.
+            live = finite & (diverged_step < 0)
+            keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
+                lambda a, b: jnp.where(live, a, b), new, old)
+            diverged_step = jnp.where((diverged_step < 0) & ~finite, i, diverged_step)
+            out_loss = jnp.where(diverged_step < 0, loss, jnp.nan)
+            out_norm = jnp.where(diverged_step < 0, norm, jnp.nan)
+            return (keep(new_params, params), keep(new_opt_state, opt_state), diverged_step), (out_loss, out_norm)
+
+        def chunk(carry, c):
+            carry, (loss, norm) = jax.lax.scan(step, carry, c * cfg.eval_every + jnp.arange(cfg.eval_every))
+            acc, eval_loss = evaluate(carry[0], data, hp.num_tasks)
+            window_mean = lambda v: v.reshape(windows, cfg.log_every).mean(-1)  # noqa: E731
+            return carry, (window_mean(loss), window_mean(norm), acc, eval_loss)
+
+        acc0, eval_loss0 = evaluate(params, data, hp.num_tasks)
+        carry = (params, opt.init(params), jnp.asarray(-1, jnp.int32))
+        carry, (loss, norm, acc, eval_loss) = jax.lax.scan(chunk, carry, jnp.arange(n_chunks))
+        return Metrics(
+            train_loss=loss.reshape(-1), grad_norm=norm.reshape(-1),
+            eval_acc=jnp.concatenate([acc0[None], acc]), eval_loss=jnp.concatenate([eval_loss0[None], eval_loss]),
+            diverged_step=carry[2])
+
+    return train
+
+
+def task_data(cfg: RunConfig) -> TaskData:
+    """Loads and preprocesses the datasets a config names (cached), as device arrays."""
+    from gpicl_phase import data as datasets
+
+    def load(name):
+        return datasets.load(name, image_size=cfg.image_size, channels=cfg.channels)
+
+    base = load(cfg.dataset)
+    evals = tuple(load(name) for name in cfg.eval_datasets)
+    for ds in (base, *evals):
+        if ds.num_classes != cfg.num_classes:
+            raise ValueError(f"dataset {ds.name!r} has {ds.num_classes} classes but num_classes="
+                             f"{cfg.num_classes}")
+    arr = jnp.asarray
+    return TaskData(arr(base.train_x), arr(base.train_y), arr(base.test_x), arr(base.test_y),
+                    tuple((arr(d.test_x), arr(d.test_y)) for d in evals))
+
+
+@functools.lru_cache(maxsize=32)
+def compiled(static: RunConfig):
+    """``jit(train)`` for a config's static part, cached so dynamic changes never recompile."""
+    return jax.jit(make_train(static))
+
+
+def run(cfg: RunConfig, data: TaskData | None = None) -> Metrics:
+    """One run, jitted: the convenience entry point for ``gpicl-phase train`` and tests."""
+    data = task_data(cfg) if data is None else data
+    return compiled(cfg.static_part())(data, hyper(cfg), key=run_key(cfg.seed))

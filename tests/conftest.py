@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny configs and a small synthetic dataset so core tests run in seconds."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+# Keep XLA to the cores CI has and make its results reproducible across test orderings.
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+
+@pytest.fixture
+def tiny_cfg():
+    """A Transformer small enough to compile and train in a few seconds."""
+    from gpicl_phase.config import RunConfig
+
+    return RunConfig(d_model=16, num_layers=2, num_heads=2, key_size=8, image_size=4, seq_len=12,
+                     batch_size=8, steps=20, eval_every=10, log_every=5, eval_batch=8, num_tasks=4)
+
+
+def synthetic_arrays(seed: int, n: int, d: int, k: int = 10):
+    """Class-conditional Gaussian blobs: learnable, so learning tests have something to learn."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, d)).astype(np.float32)
+    y = rng.integers(0, k, n).astype(np.int32)
+    x = centers[y] + 0.3 * rng.normal(size=(n, d)).astype(np.float32)
+    return x, y
+
+
+@pytest.fixture
+def tiny_data(tiny_cfg):
+    """TaskData matching ``tiny_cfg`` (input_dim 16) with one unseen dataset."""
+    import jax.numpy as jnp
+
+    from gpicl_phase.tasks import TaskData
+
+    x, y = synthetic_arrays(0, 600, tiny_cfg.input_dim)
+    ex, ey = synthetic_arrays(1, 50, tiny_cfg.input_dim)
+    a = jnp.asarray
+    return TaskData(a(x[:500]), a(y[:500]), a(x[500:]), a(y[500:]), ((a(ex), a(ey)),))
