@@ -1,0 +1,112 @@
+"""Callbacks shared by every page: store version polling, routing, URL sync, navigation, banner and export."""
+
+from __future__ import annotations
+
+import time
+
+from dash import ALL, Input, Output, State, dcc, no_update
+
+from app import ids, layout, urls
+from app.data import Stores
+from app.pages import PAGES
+from app.pages.common import guarded, store_picker
+from gpicl_phase.figures import catalog
+from gpicl_phase.figures.export import ExportError, zip_bytes
+from gpicl_phase.figures.source import StoreProblem
+
+# Query keys that change which controls a page shows, so the page body is rebuilt when they change.
+LAYOUT_KEYS = ("store", "y", "facet", "over")
+
+
+def version(stores: Stores, pathname: str | None, search: str | None, current: dict | None):
+    """What the page body depends on: page, store, store token and layout keys; no_update when unchanged.
+
+    Polled every few seconds, so it must stay cheap: one status read at most (Stores caches it for a second).
+    """
+    query = urls.parse(search)
+    name = stores.pick(query.get("store"))
+    new = {"page": urls.page_of(pathname), "store": name, "token": stores.token(name),
+           "layout": {k: query.get(k) for k in LAYOUT_KEYS}}
+    return no_update if new == current else new
+
+
+def route(stores: Stores, current: dict | None, search: str | None):
+    """The page body for a version: the page's controls and graphs, or a message for a bad store."""
+    if not current:
+        return no_update
+    token = current["token"]
+    if token.startswith("error: "):
+        picker = store_picker(stores, current["store"])
+        return [layout.controls(picker) if picker else None, layout.message(token.removeprefix("error: "), "error")]
+    page = PAGES[current["page"]]
+    return guarded(page.body, stores, search or "", empty_outputs=("message",))
+
+
+def banner(stores: Stores, current: dict | None):
+    """A notice while the store is still being written (pages refresh themselves until it is complete)."""
+    if not current or current["token"].startswith("error: "):
+        return None
+    try:
+        counts = stores.get(current["store"]).status_counts
+    except StoreProblem:
+        return None
+    total = sum(counts.values())
+    if counts["pending"] + counts["running"] == 0:
+        return None
+    return layout.message(
+        f"Sweep in progress: {counts['done']} of {total} runs done, {counts['running']} running, "
+        f"{counts['pending']} pending. Pages update by themselves as runs finish.", "info")
+
+
+def sync_url(values: list, control_ids: list, search: str | None):
+    """The query string after a control changed: other keys are kept; no_update when nothing changed."""
+    if not control_ids:
+        return no_update
+    query = urls.parse(search)
+    for cid, value in zip(control_ids, values, strict=True):
+        if value is None or value == "":
+            query.pop(cid["key"], None)
+        else:
+            query[cid["key"]] = str(value)
+    new = urls.build(query)
+    return no_update if new == (search or "") else new
+
+
+def nav_hrefs(search: str | None, nav_ids: list[dict]) -> list[str]:
+    """Navigation links that keep the current selections."""
+    return [nid["page"] + (search or "") for nid in nav_ids]
+
+
+def export_download(stores: Stores, pathname: str | None, search: str | None, fmt: str, style: str):
+    """(dcc.Download data, message): the page's figure in `fmt` and `style` plus its CSV, zipped."""
+    page = PAGES[urls.page_of(pathname)]
+    query = urls.parse(search)
+    name = stores.pick(query.get("store"))
+    try:
+        source = stores.get(name)
+        built = catalog.build(page.FIGURE, source, {**query, "store": name}, style)
+        stem = f"{name}_{page.FIGURE}"
+        t = time.perf_counter()
+        data = zip_bytes(built, fmt, stem)
+    except (StoreProblem, ExportError) as err:
+        return no_update, layout.message(f"export failed: {err}", "error")
+    return (dcc.send_bytes(data, f"{stem}.zip"),
+            f"exported {stem}.{fmt} + {stem}.csv ({time.perf_counter() - t:.1f} s)")
+
+
+def register(app, stores: Stores) -> None:
+    """Wire the shared callbacks; each is a thin call into a function above."""
+    app.callback(Output(ids.VERSION, "data"), Input(ids.URL, "pathname"), Input(ids.URL, "search"),
+                 Input(ids.POLL, "n_intervals"), State(ids.VERSION, "data"),
+                 )(lambda pathname, search, _n, current: version(stores, pathname, search, current))
+    app.callback(Output(ids.PAGE, "children"), Input(ids.VERSION, "data"), State(ids.URL, "search"),
+                 prevent_initial_call=True)(lambda current, search: route(stores, current, search))
+    app.callback(Output(ids.BANNER, "children"), Input(ids.VERSION, "data"))(lambda current: banner(stores, current))
+    app.callback(Output(ids.URL, "search"), Input(ids.query(ALL), "value"),
+                 State(ids.query(ALL), "id"), State(ids.URL, "search"))(sync_url)
+    app.callback(Output({"type": ids.NAV, "page": ALL}, "href"), Input(ids.URL, "search"),
+                 State({"type": ids.NAV, "page": ALL}, "id"))(nav_hrefs)
+    app.callback(Output(ids.EXPORT_DL, "data"), Output(ids.EXPORT_MSG, "children"), Input(ids.EXPORT_BTN, "n_clicks"),
+                 State(ids.URL, "pathname"), State(ids.URL, "search"), State(ids.EXPORT_FMT, "value"),
+                 State(ids.EXPORT_STYLE, "value"), prevent_initial_call=True,
+                 )(lambda _n, pathname, search, fmt, style: export_download(stores, pathname, search, fmt, style))

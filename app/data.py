@@ -1,0 +1,98 @@
+"""The app's stores: names for URLs, cheap change tokens, and analysis results cached per token."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from gpicl_phase.analysis import Thresholds, combine
+from gpicl_phase.figures.source import Source, StoreProblem, load_source
+from gpicl_phase.store import StoreError, read_status
+
+TOKEN_TTL_S = 1.0  # callbacks in one page load share a token instead of re-reading status each time
+CACHE_SIZE = 8  # Sources kept: a few stores, or a store's last versions while a sweep writes it
+ALL = "all"  # the pseudo-store of every store combined along `arch`, as `gpicl-phase analyze` does
+
+
+def store_names(paths: list[str]) -> dict[str, str]:
+    """URL-friendly unique names (the directory name, numbered on clashes) -> path."""
+    names: dict[str, str] = {}
+    for p in paths:
+        base = Path(p).name.removesuffix(".zarr") or "store"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names[name] = str(p)
+    return names
+
+
+class Stores:
+    """Thread-safe registry of the app's stores; Dash serves callbacks from several threads."""
+
+    def __init__(self, paths: list[str], th: Thresholds | None = None):
+        if not paths:
+            raise ValueError("the app needs at least one store path")
+        self.paths = store_names(paths)
+        self.th = th or Thresholds()
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[float, str]] = {}
+        self._status: dict[str, object] = {}
+        self._sources: OrderedDict[tuple[str, str], Source] = OrderedDict()
+
+    @property
+    def names(self) -> list[str]:
+        """Store names in command-line order, then 'all' when there are several."""
+        return list(self.paths) + ([ALL] if len(self.paths) > 1 else [])
+
+    def pick(self, name: str | None) -> str:
+        """The named store, or the first when the name is missing or unknown (an old shared URL)."""
+        return name if name in self.names else self.names[0]
+
+    def token(self, name: str) -> str:
+        """A string that changes whenever any run's status changes; 'error: ...' for an unreadable store."""
+        if name == ALL:
+            tokens = [self.token(n) for n in self.paths]
+            bad = [f"{n}: {t.removeprefix('error: ')}" for n, t in zip(self.paths, tokens, strict=True) if t.startswith("error")]
+            return "error: " + "; ".join(bad) if bad else "+".join(tokens)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._tokens.get(name)
+            if hit and now - hit[0] < TOKEN_TTL_S:
+                return hit[1]
+        try:
+            # The store writes status last, so a status change covers every data change.
+            status = read_status(self.paths[name])
+            token = hashlib.blake2b(status.tobytes(), digest_size=8).hexdigest()
+        except StoreError as err:
+            status, token = None, f"error: {err}"
+        with self._lock:
+            self._tokens[name] = (now, token)
+            self._status[name] = status
+        return token
+
+    def get(self, name: str) -> Source:
+        """The Source for a store at its current token; raises StoreProblem with a readable message."""
+        token = self.token(name)
+        if token.startswith("error: "):
+            raise StoreProblem(token.removeprefix("error: "))
+        key = (name, token)
+        with self._lock:
+            if key in self._sources:
+                self._sources.move_to_end(key)
+                return self._sources[key]
+        source = self._combined(token) if name == ALL else load_source(
+            self.paths[name], name=name, token=token, th=self.th, status=self._status.get(name))
+        with self._lock:
+            self._sources[key] = source
+            while len(self._sources) > CACHE_SIZE:
+                self._sources.popitem(last=False)
+        return source
+
+    def _combined(self, token: str) -> Source:
+        """Every store combined along `arch`; StoreProblem naming the differences when they do not combine."""
+        parts = [self.get(n) for n in self.paths]
+        ds = combine([p.ds for p in parts], labels=list(self.paths))
+        return Source(ds=ds, name=ALL, token=token, th=self.th)

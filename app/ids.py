@@ -1,0 +1,23 @@
+"""Component ids, in one place so layouts, callbacks and browser tests agree."""
+
+URL = "url"
+PAGE = "page"
+NAV = "nav"
+STORE_PICK = "store-pick"
+VERSION = "store-version"  # dcc.Store: the change token of the selected store
+POLL = "poll"  # dcc.Interval that re-checks the store while a sweep is writing it
+BANNER = "banner"  # store-level messages: still running, schema problems
+EXPORT_FMT = "export-fmt"
+EXPORT_STYLE = "export-style"
+EXPORT_BTN = "export-btn"
+EXPORT_DL = "export-download"
+EXPORT_MSG = "export-msg"
+GRAPH = "graph"  # the page's main figure
+GRAPH2 = "graph-2"  # second figure on pages that have two
+CONFIG = "config"  # detail page: config/status table
+SUMMARY = "summary"
+
+
+def query(key: str) -> dict:
+    """Id of a control whose value lives in the URL query string under key."""
+    return {"type": "q", "key": key}

@@ -1,0 +1,37 @@
+"""The app factory and server: `create_app(paths)` builds the Dash app, `serve(...)` runs it."""
+
+from __future__ import annotations
+
+import sys
+
+import dash
+
+from app import callbacks, layout
+from app.data import Stores
+from app.pages import PAGES
+from gpicl_phase.analysis import Thresholds
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def create_app(paths: list[str], thresholds: Thresholds | None = None) -> dash.Dash:
+    """A Dash app over the given stores; nothing is read until a page asks (so bad paths become messages)."""
+    stores = Stores([str(p) for p in paths], thresholds)
+    app = dash.Dash(__name__, title="gpicl-phase", suppress_callback_exceptions=True, update_title=None)
+    app.layout = layout.shell()
+    callbacks.register(app, stores)
+    for page in PAGES.values():
+        page.register(app, stores)
+    app.stores = stores  # for tests and benchmarks: the cache the callbacks read
+    return app
+
+
+def serve(paths: list[str], host: str = "127.0.0.1", port: int = 8050, debug: bool = False,
+          thresholds: Thresholds | None = None) -> None:
+    """Serve the app until interrupted; warns when the address is reachable beyond this machine."""
+    if host not in LOCAL_HOSTS:
+        print(f"warning: serving on {host}:{port} makes the app and the stores' contents reachable from other "
+              "machines, with no authentication; use --host 127.0.0.1 unless you mean it", file=sys.stderr)
+    app = create_app(paths, thresholds)
+    print(f"gpicl-phase app on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/", file=sys.stderr)
+    app.run(host=host, port=port, debug=debug)

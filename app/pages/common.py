@@ -1,0 +1,48 @@
+"""Helpers every page uses: the store picker, axis dropdowns, and turning bad input into messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app import layout, urls
+from app.data import ALL, Stores
+from gpicl_phase.figures import axes as ax
+from gpicl_phase.figures.source import Source, StoreProblem
+
+
+def source_for(stores: Stores, search: str | None) -> tuple[Source, dict]:
+    """The Source the query names (or the first store) and the parsed query; raises StoreProblem."""
+    query = urls.parse(search)
+    name = stores.pick(query.get("store"))
+    return stores.get(name), {**query, "store": name}
+
+
+def store_picker(stores: Stores, name: str):
+    """The store dropdown; omitted when the app serves one store."""
+    if len(stores.names) < 2:
+        return None
+    options = [(n, "all stores (combined)" if n == ALL else n) for n in stores.names]
+    return layout.dropdown("store", "store", options, name, width="220px")
+
+
+def axis_dropdowns(source: Source, fixed: dict) -> list:
+    """One dropdown per fixed axis (a view's slice of the sweep), values as the URL spells them."""
+    return [layout.dropdown(a, a, [ax.fmt(v) for v in ax.sorted_values(source.ds, a)], ax.fmt(v), width="130px")
+            for a, v in fixed.items()]
+
+
+def guarded(fn: Callable, *args, empty_outputs: tuple, **kwargs):
+    """fn(*args) or, for bad input (unreadable store, missing axis, no finished runs), messages in empty outputs."""
+    try:
+        return fn(*args, **kwargs)
+    except StoreProblem as err:
+        out = tuple(layout.empty_figure(_wrap(str(err))) if o == "figure" else layout.message(str(err), "warn")
+                    for o in empty_outputs)
+        return out[0] if len(out) == 1 else out
+
+
+def _wrap(text: str, width: int = 90) -> str:
+    """Break a long message into lines for a figure annotation (plotly does not wrap)."""
+    import textwrap
+
+    return "<br>".join(textwrap.wrap(text, width))

@@ -1,0 +1,43 @@
+"""Sweep progress page: which runs are done, running, pending, failed or diverged, and why."""
+
+from __future__ import annotations
+
+from dash import Input, Output, html
+
+from app import ids, layout
+from app.data import Stores
+from app.pages.common import guarded, source_for, store_picker
+from gpicl_phase.figures import catalog
+
+PATH = "/progress"
+FIGURE = "progress"
+GRAPH = "progress-graph"
+PROBLEMS = "progress-problems"
+MAX_PROBLEMS = 50
+
+
+def body(stores: Stores, search: str) -> list:
+    """The store picker, the status grid and the list of failed/diverged runs."""
+    source, query = source_for(stores, search)
+    return [layout.controls(store_picker(stores, query["store"])), layout.graph(GRAPH), html.Div(id=PROBLEMS)]
+
+
+def view(stores: Stores, search: str) -> tuple:
+    """(status figure, problem list) for the URL's store."""
+    def make():
+        source, query = source_for(stores, search)
+        built = catalog.build(FIGURE, source, query)
+        bad = built.data[built.data["status"].isin(["failed", "diverged"])]
+        items = [html.Li(f"{r.row} {r.x}: {r.status}" + (f" - {r.message}" if r.message else ""))
+                 for r in bad.head(MAX_PROBLEMS).itertuples(index=False)]
+        more = [html.Li(f"... and {len(bad) - MAX_PROBLEMS} more")] if len(bad) > MAX_PROBLEMS else []
+        problems = html.Div([html.H4("Failed and diverged runs"), html.Ul(items + more)]) if items else html.Div()
+        return built.figure, problems
+
+    return guarded(make, empty_outputs=("figure", "message"))
+
+
+def register(app, stores: Stores) -> None:
+    """Wire this page's callback."""
+    app.callback(Output(GRAPH, "figure"), Output(PROBLEMS, "children"),
+                 Input(ids.URL, "search"))(lambda search: view(stores, search))
