@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-MODELS = ("transformer", "lstm", "mlp")
+MODELS = ("transformer", "lstm", "mlp", "oplstm", "sgd")
 BIAS_MODES = ("task", "labels")
 
 

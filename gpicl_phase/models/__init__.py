@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 
 import jax
 
-from gpicl_phase.models import recurrent, transformer
+from gpicl_phase.models import oplstm, recurrent, sgd, transformer
 from gpicl_phase.models.layers import param_count
 
 
@@ -26,6 +26,8 @@ MODELS = {
     "transformer": Model(transformer.init, transformer.apply, transformer.state_size),
     "lstm": Model(recurrent.lstm_init, recurrent.lstm_apply, recurrent.lstm_state_size),
     "mlp": Model(recurrent.mlp_init, recurrent.mlp_apply, recurrent.mlp_state_size),
+    "oplstm": Model(oplstm.init, oplstm.apply, oplstm.state_size),
+    "sgd": Model(sgd.init, sgd.apply, sgd.state_size),
 }
 
 
