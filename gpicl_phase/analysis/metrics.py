@@ -1,0 +1,103 @@
+"""Per-run metrics read at one eval step: first/last accuracy, in-context improvement, AUC, final loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.store import STATUS
+
+METRICS_KIND = "run_metrics"
+STREAM_METRICS = ("acc_first", "acc_last", "improvement", "auc")
+RUN_VARIABLES = ("param_count", "state_size", "wall_time", "status", "diverged_step")
+
+
+def axis_dims(ds: xr.Dataset) -> list[str]:
+    """The swept axes of a results (or metrics) Dataset, in store order."""
+    return list(ds["status"].dims)
+
+
+def num_classes(ds: xr.Dataset) -> int:
+    """K, the number of classes (chance = 1/K, plateau at ln K); 10 when the store does not say."""
+    return int(ds.attrs.get("num_classes", 10))
+
+
+def usable(ds: xr.Dataset) -> xr.DataArray:
+    """Runs whose numbers may be classified and aggregated: finished, never diverged."""
+    return (ds["status"] == STATUS["done"]) & (ds["diverged_step"] < 0)
+
+
+def axis_coords(ds: xr.Dataset, extra: dict | None = None) -> dict:
+    """The axis coords plus every non-dim coord living on axis dims (cfg_*), to carry into derived Datasets."""
+    dims = set(axis_dims(ds))
+    coords = {name: c.variable for name, c in ds.coords.items() if c.dims and set(c.dims) <= dims}
+    return coords | (extra or {})
+
+
+def run_metrics(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
+    """Metrics per run (over the axis dims) and stream, at `th.eval_step` (default: the last eval step).
+
+    `acc_first`/`acc_last`: accuracy averaged over the first `n_first` / last `n_last` positions (one position
+    is one test example, so a single position is noisy); `improvement` = acc_last - acc_first; `auc`: area
+    under the accuracy-vs-position curve (trapezoid) divided by its length, in [0, 1]; `acc_at`: accuracy at
+    `th.positions` (those inside the sequence); `final_loss`: the last finite training loss.
+    Passing a Dataset that is already `run_metrics` output returns it unchanged.
+    """
+    if ds.attrs.get("kind") == METRICS_KIND:
+        return ds
+    dims = axis_dims(ds)
+    steps = ds["eval_step"].values
+    step = int(steps[-1]) if th.eval_step is None else th.eval_step
+    if step not in steps:
+        raise ValueError(f"eval_step {step} is not in the store's eval steps {steps.tolist()}")
+    acc = ds["eval_acc"].sel(eval_step=step).transpose(*dims, "stream", "position")
+    acc_SP = np.asarray(acc.values, dtype=np.float64)  # [*axes, stream, position]
+    T = acc_SP.shape[-1]
+    first = acc_SP[..., : min(th.n_first, T)].mean(axis=-1)
+    last = acc_SP[..., -min(th.n_last, T) :].mean(axis=-1)
+    auc = np.trapezoid(acc_SP, axis=-1) / (T - 1) if T > 1 else acc_SP[..., 0]
+    at = [p for p in th.positions if p < T]
+
+    by_stream = [*dims, "stream"]
+    out = xr.Dataset(
+        {
+            "acc_first": (by_stream, first),
+            "acc_last": (by_stream, last),
+            "improvement": (by_stream, last - first),
+            "auc": (by_stream, auc),
+            "acc_at": ([*by_stream, "at_position"], acc_SP[..., at]),
+            "final_loss": (dims, _last_finite(ds["train_loss"].transpose(*dims, "log_step").values)),
+            **{name: ds[name].variable for name in RUN_VARIABLES},
+        },
+        coords=axis_coords(ds, {"stream": ds["stream"].variable, "at_position": np.asarray(at, dtype=np.int64)}),
+        attrs={
+            "kind": METRICS_KIND,
+            "eval_step": step,
+            "num_classes": num_classes(ds),
+            "thresholds": th.to_json(),
+        },
+    )
+    out["usable"] = usable(out)
+    return out
+
+
+def stream_names(ds: xr.Dataset) -> list[str]:
+    """Stream names as plain str."""
+    return [str(s) for s in ds["stream"].values]
+
+
+def unseen_datasets(ds: xr.Dataset) -> list[str]:
+    """The `unseen:<dataset>` streams (new datasets rather than new tasks)."""
+    return [s for s in stream_names(ds) if s.startswith("unseen:")]
+
+
+def _last_finite(values: np.ndarray) -> np.ndarray:
+    """The last finite entry along the last axis (NaN where none): the latest loss of finished or running runs."""
+    finite = np.isfinite(values)
+    n = values.shape[-1]
+    if n == 0:
+        return np.full(values.shape[:-1], np.nan)
+    idx = n - 1 - np.argmax(finite[..., ::-1], axis=-1)
+    last = np.take_along_axis(values, idx[..., None], axis=-1)[..., 0].astype(np.float64)
+    return np.where(finite.any(axis=-1), last, np.nan)
