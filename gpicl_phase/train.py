@@ -76,8 +76,12 @@ def _clip(grads, norm, clip_norm):
     return jax.tree_util.tree_map(lambda g: g * factor, grads)
 
 
-def make_train(cfg: RunConfig):
-    """Returns ``train(data, hp, *, key) -> Metrics`` for this config's static part."""
+def make_train(cfg: RunConfig, on_chunk=None):
+    """Returns ``train(data, hp, *, key) -> Metrics`` for this config's static part.
+
+    ``on_chunk(c)``, if given, is called on the host after each chunk of ``eval_every`` steps (for progress
+    bars); it never changes the numbers.
+    """
     task_root = jax.random.fold_in(jax.random.key(cfg.task_seed), 0)
     eval_root = jax.random.fold_in(jax.random.key(cfg.task_seed), 1)
     n_chunks = cfg.steps // cfg.eval_every
@@ -135,6 +139,8 @@ def make_train(cfg: RunConfig):
         def chunk(carry, c):
             carry, (loss, norm) = jax.lax.scan(step, carry, c * cfg.eval_every + jnp.arange(cfg.eval_every))
             acc, eval_loss = evaluate(carry[0], data, hp.num_tasks)
+            if on_chunk is not None:
+                jax.debug.callback(on_chunk, c)
             window_mean = lambda v: v.reshape(windows, cfg.log_every).mean(-1)  # noqa: E731
             return carry, (window_mean(loss), window_mean(norm), acc, eval_loss)
 

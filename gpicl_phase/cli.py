@@ -1,0 +1,241 @@
+"""``gpicl-phase``: train one run, run sweeps, inspect and analyse stores, serve the app, export figures.
+
+JAX is imported only by the commands that train, so ``status``, ``analyze``, ``app`` and ``export`` start
+without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from gpicl_phase import __version__
+from gpicl_phase.config import ConfigError, RunConfig, coerce_value, fields
+
+EPILOG = """examples:
+  gpicl-phase demo                                        small sweep on the embedded digits, then the app
+  gpicl-phase train --d-model 32 --num-tasks 16 --steps 500 --out run.nc
+  gpicl-phase sweep sweeps/smoke.toml --store runs/smoke.zarr
+  gpicl-phase status runs/smoke.zarr
+  gpicl-phase analyze runs/smoke.zarr --out runs/smoke
+  gpicl-phase app runs/smoke.zarr
+  gpicl-phase export runs/smoke.zarr --figure all --format svg --out figures/
+"""
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run config (every field of RunConfig)")
+    for f in fields():
+        flag = "--" + f.name.replace("_", "-")
+        kind = "dynamic: packable in sweeps" if f.metadata["dynamic"] else "static"
+        default = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+        g.add_argument(flag, dest=f.name, default=None, metavar=str(f.type).split("[")[0].upper(),
+                       help=f"{f.metadata['help']} (default {default}; {kind})")
+
+
+def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    values = {}
+    for f in fields():
+        raw = getattr(args, f.name)
+        if raw is None:
+            continue
+        try:
+            values[f.name] = coerce_value(f, raw)
+        except ConfigError as err:
+            raise ConfigError(f"--{f.name.replace('_', '-')}: {err}") from None
+    try:
+        return RunConfig(**values)
+    except ConfigError as err:
+        name = str(err).split(":")[0]
+        raise ConfigError(f"--{name.replace('_', '-')}{str(err)[len(name):]}") from None
+
+
+def cmd_train(args) -> int:
+    """One run: progress bar, final meta-test accuracies, metrics to a netCDF file."""
+    cfg = _config_from_args(args)
+    from gpicl_phase import single_run
+
+    return single_run.main(cfg, out=args.out, progress=not args.quiet)
+
+
+def cmd_sweep(args) -> int:
+    """Runs (or resumes) a sweep into a store."""
+    from gpicl_phase.sweep import SpecError, load
+    from gpicl_phase.sweep.runner import SweepError, run_sweep
+
+    try:
+        spec = load(args.spec, smoke=args.smoke)
+        summary = run_sweep(spec, args.store, executor=args.executor, max_pack=args.max_pack,
+                            workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    except (SpecError, SweepError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.store}: {summary.cells} cells; {summary.skipped} already finished; wrote "
+          f"{summary.written or 'nothing'} in {summary.wall_time:.1f} s")
+    for failure in summary.failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+def cmd_status(args) -> int:
+    """Completion table of a store."""
+    from gpicl_phase import report
+
+    print(report.status_text(args.store))
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    """Phase table, boundaries, plateaus; tidy CSV/Parquet."""
+    from gpicl_phase.analysis import Thresholds
+    from gpicl_phase.analysis.report import analyze_main
+
+    try:
+        th = Thresholds.from_args(args)
+    except (OSError, ValueError) as err:
+        print(f"error: thresholds: {err}", file=sys.stderr)
+        return 2
+    return analyze_main(args.stores, args.out, th)
+
+
+def cmd_app(args) -> int:
+    """Serves the Dash app."""
+    from app.main import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host} makes the app reachable from other machines; it has no "
+              "authentication", file=sys.stderr)
+    serve(args.stores, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Static figures and the CSV of the data plotted."""
+    from gpicl_phase.figures.export import export_main
+
+    return export_main(args.stores, args.figure, args.format, args.out, args.style)
+
+
+def cmd_data(args) -> int:
+    """Datasets: fetch into the cache, or list what is available."""
+    from gpicl_phase import data
+
+    if args.data_cmd == "list":
+        print(f"cache directory: {data.cache_dir()}  (set GPICL_PHASE_DATA to move it)")
+        for name, ok in data.available().items():
+            print(f"  {name:15s} {'available' if ok else 'missing: gpicl-phase data fetch ' + name}")
+        return 0
+    try:
+        got = data.fetch(args.names)
+    except data.DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for name, paths in got.items():
+        print(f"{name}: {', '.join(map(str, paths)) or 'embedded, nothing to fetch'}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job on the embedded default: a small sweep, its analysis, then the app."""
+    from gpicl_phase import demo
+
+    return demo.main(store=args.store, serve=not args.no_app, port=args.port)
+
+
+def _thresholds_flags(p: argparse.ArgumentParser) -> None:
+    # Imported here so that `gpicl-phase --help` stays fast; the analysis layer needs no JAX.
+    from gpicl_phase.analysis import Thresholds
+
+    Thresholds.add_arguments(p)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    p = argparse.ArgumentParser(
+        prog="gpicl-phase", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Meta-train sequence models on many projected tasks, sweep grids of runs into Zarr "
+                    "stores, classify phases (failed, memorizing, identifying, generalizing) and browse them.")
+    p.add_argument("--version", action="version", version=f"gpicl-phase {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train one run and print its meta-test accuracies",
+                       description="Train one run on CPU or an accelerator. Prints seen/unseen/dataset accuracy "
+                                   "at the 1st, 10th, 50th and last position of the sequence.")
+    _add_config_flags(t)
+    t.add_argument("--out", help="write the run's metrics to this netCDF file (.nc)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sweep", help="run or resume a sweep file into a Zarr store",
+                       description="Expand a sweep file into runs, pack runs that share shapes into one "
+                                   "compiled program, write results to a Zarr store. Re-running the same "
+                                   "command resumes: finished runs are skipped.")
+    s.add_argument("spec", help="sweep file (sweeps/*.toml)")
+    s.add_argument("--store", required=True, help="Zarr store path (created if missing)")
+    s.add_argument("--smoke", action="store_true", help="apply the file's [smoke] table: seconds, for CI")
+    s.add_argument("--executor", choices=("local", "dask"), default="local", help="where chunks run")
+    s.add_argument("--workers", type=int, help="with --executor dask and no --scheduler: local worker processes")
+    s.add_argument("--scheduler", help="with --executor dask: address of an existing scheduler (tcp://HOST:PORT)")
+    s.add_argument("--max-pack", type=int, help="at most this many runs per compiled program "
+                                                "(default: what fits in device memory)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_sweep)
+
+    st = sub.add_parser("status", help="completion table of a store, with failed and diverged runs")
+    st.add_argument("store")
+    st.set_defaults(func=cmd_status)
+
+    a = sub.add_parser("analyze", help="classify phases, find transitions and plateaus; write tidy tables")
+    a.add_argument("stores", nargs="+")
+    a.add_argument("--out", help="prefix for the CSV and Parquet tables (default: beside the first store)")
+    _thresholds_flags(a)
+    a.set_defaults(func=cmd_analyze)
+
+    ap = sub.add_parser("app", help="serve the interactive phase-diagram app")
+    ap.add_argument("stores", nargs="+")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8050)
+    ap.set_defaults(func=cmd_app)
+
+    e = sub.add_parser("export", help="write publication figures (SVG, PDF, PNG) and the data plotted (CSV)")
+    e.add_argument("stores", nargs="+")
+    e.add_argument("--figure", default="all",
+                   choices=("phase", "plateau", "incontext", "improvement", "statesize", "all"))
+    e.add_argument("--format", default="svg", choices=("svg", "pdf", "png"))
+    e.add_argument("--out", default="figures", help="output directory")
+    e.add_argument("--style", default="paper", help="figure style (paper or screen)")
+    e.set_defaults(func=cmd_export)
+
+    d = sub.add_parser("data", help="fetch or list datasets")
+    dsub = d.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
+    df = dsub.add_parser("fetch", help="download datasets into $GPICL_PHASE_DATA (checksums verified)")
+    df.add_argument("names", nargs="+", help="mnist, fashion_mnist, kmnist, cifar10, svhn")
+    dsub.add_parser("list", help="show which datasets are available locally")
+    d.set_defaults(func=cmd_data)
+
+    dm = sub.add_parser("demo", help="the main job: a small sweep on the embedded digits, analysis, app")
+    dm.add_argument("--store", default=os.path.join("runs", "demo.zarr"))
+    dm.add_argument("--no-app", action="store_true", help="stop after the analysis")
+    dm.add_argument("--port", type=int, default=8050)
+    dm.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are kept in the store, re-run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

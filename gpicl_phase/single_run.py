@@ -1,0 +1,80 @@
+"""``gpicl-phase train``: one run with a progress bar, a printed summary and an optional netCDF file."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import xarray as xr
+
+from gpicl_phase.config import RunConfig
+
+
+def metrics_dataset(cfg: RunConfig, metrics, *, wall_time: float, param_count: int, state_size: int) -> xr.Dataset:
+    """One run's metrics as a self-describing Dataset (the store's variables without the axis dims)."""
+    m = [np.asarray(x) for x in metrics]
+    coords = {"log_step": list(cfg.log_steps), "eval_step": list(cfg.eval_steps),
+              "stream": list(cfg.streams), "position": np.arange(cfg.seq_len)}
+    return xr.Dataset(
+        {"train_loss": ("log_step", m[0]), "grad_norm": ("log_step", m[1]),
+         "eval_acc": (("eval_step", "stream", "position"), m[2]),
+         "eval_loss": (("eval_step", "stream", "position"), m[3]),
+         "diverged_step": ((), np.int32(m[4])), "wall_time": ((), float(wall_time)),
+         "param_count": ((), np.int32(param_count)), "state_size": ((), np.int32(state_size))},
+        coords=coords, attrs={"config": cfg.to_json()})
+
+
+def summary(ds: xr.Dataset) -> str:
+    """Final meta-test accuracy per stream at the 1st, 10th, 50th and last position (as far as T allows)."""
+    t = ds.sizes["position"]
+    cols = sorted({p for p in (1, 10, 50, t) if p <= t})
+    final = ds.eval_acc.isel(eval_step=-1)
+    lines = [f"meta-test accuracy after {int(ds.eval_step[-1])} steps (position k = k-th prediction, "
+             f"k-1 labelled examples seen):",
+             f"  {'stream':22s}" + "".join(f"{'pos ' + str(p):>9s}" for p in cols)]
+    for s in ds.stream.values:
+        accs = final.sel(stream=s).values
+        lines.append(f"  {s:22s}" + "".join(f"{accs[p - 1]:9.3f}" for p in cols))
+    loss = ds.train_loss.values
+    lines.append(f"training loss {loss[0]:.3f} -> {loss[-1]:.3f}; params {int(ds.param_count)}, "
+                 f"state size {int(ds.state_size)}; {float(ds.wall_time):.1f} s")
+    if int(ds.diverged_step) >= 0:
+        lines.append(f"DIVERGED at step {int(ds.diverged_step)}: updates stopped there")
+    return "\n".join(lines)
+
+
+def main(cfg: RunConfig, *, out: str | None, progress: bool = True) -> int:
+    """Trains ``cfg``, prints the summary and writes ``out``; returns an exit code."""
+    import jax
+    from tqdm.auto import tqdm
+
+    from gpicl_phase import models
+    from gpicl_phase.data import DataError
+    from gpicl_phase.train import hyper, make_train, run_key, task_data
+
+    if out is not None and not out.endswith(".nc"):
+        print(f"error: --out: expected a .nc (netCDF) path, got {out!r}", file=sys.stderr)
+        return 2
+    try:
+        data = task_data(cfg)
+    except (DataError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    bar = tqdm(total=cfg.steps, unit="step", disable=not progress, file=sys.stderr, desc="compiling")
+
+    def on_chunk(_):
+        bar.set_description("training")
+        bar.update(cfg.eval_every)
+
+    start = time.perf_counter()
+    fn = jax.jit(make_train(cfg.static_part(), on_chunk=on_chunk))
+    metrics = jax.block_until_ready(fn(data, hyper(cfg), key=run_key(cfg.seed)))
+    bar.close()
+    ds = metrics_dataset(cfg, metrics, wall_time=time.perf_counter() - start,
+                         param_count=models.count_params(cfg), state_size=models.state_size(cfg))
+    print(summary(ds))
+    if out:
+        ds.to_netcdf(out, engine="scipy")
+        print(f"metrics written to {out}")
+    return 0

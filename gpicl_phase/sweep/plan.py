@@ -1,0 +1,73 @@
+"""From a grid to compiled programs: group cells whose shapes agree, split groups into equal-size chunks.
+
+Cells whose configs share a static part (every non-dynamic field) run as one ``jit(vmap(train))``. A chunk
+is the unit of work and of resume: its composition depends only on the spec and the pack size, never on
+what already ran, so a resumed or distributed sweep runs exactly the programs an uninterrupted one would.
+Every chunk of a group is padded to the same size so the group compiles once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gpicl_phase import models
+from gpicl_phase.config import RunConfig
+from gpicl_phase.sweep.spec import SweepSpec
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Cells run together: their grid indices and configs, all sharing ``static``; padded to ``size``."""
+
+    static: RunConfig
+    indices: tuple[tuple[int, ...], ...]
+    configs: tuple[RunConfig, ...]
+    size: int
+    group: int
+
+    @property
+    def steps(self) -> int:
+        """Training steps of each run in the chunk."""
+        return self.static.steps
+
+
+def run_bytes(cfg: RunConfig) -> int:
+    """A rough upper estimate of the device memory one packed run needs (float32).
+
+    Parameters, gradients and two Adam moments; activations kept for the backward pass (about 20 floats
+    per token and width per layer, plus the attention matrices); the projected batch and its task matrices.
+    """
+    params = models.count_params(cfg)
+    b, t, n, layers = cfg.batch_size, cfg.seq_len, cfg.d_model, max(cfg.num_layers, 1)
+    tokens = b * t
+    acts = tokens * n * layers * 20
+    if cfg.model == "transformer":
+        acts += b * cfg.num_heads * t * t * layers * 3
+    groups = cfg.tasks_per_batch or b
+    data = tokens * (cfg.input_dim + cfg.num_classes + 1) * 3 + groups * cfg.input_dim ** 2
+    evals = len(cfg.streams) * cfg.eval_batch * t * (n * 8 + cfg.input_dim * 2) + cfg.eval_batch * cfg.input_dim ** 2
+    return 4 * (4 * params + acts + data + evals)
+
+
+def pack_size(static: RunConfig, budget_bytes: int, max_pack: int | None) -> int:
+    """How many runs of this shape to pack: what fits in half the budget, capped by ``max_pack``."""
+    fit = max(1, int(budget_bytes // 2 // max(run_bytes(static), 1)))
+    return max(1, min(fit, max_pack) if max_pack else fit)
+
+
+def plan(spec: SweepSpec, *, budget_bytes: int, max_pack: int | None = None) -> list[Chunk]:
+    """Every chunk of the sweep, in a deterministic order (groups by first appearance, cells in C order)."""
+    groups: dict[RunConfig, list[tuple[tuple[int, ...], RunConfig]]] = {}
+    for index, cfg in spec.cells():
+        groups.setdefault(cfg.static_part(), []).append((index, cfg))
+    chunks = []
+    for g, (static, cells) in enumerate(groups.items()):
+        size = min(pack_size(static, budget_bytes, max_pack), len(cells))
+        # Balance chunk sizes so padding wastes at most one run per chunk.
+        n_chunks = math.ceil(len(cells) / size)
+        size = math.ceil(len(cells) / n_chunks)
+        for start in range(0, len(cells), size):
+            part = cells[start:start + size]
+            chunks.append(Chunk(static, tuple(i for i, _ in part), tuple(c for _, c in part), size, g))
+    return chunks
