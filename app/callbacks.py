@@ -14,19 +14,24 @@ from gpicl_phase.figures import catalog
 from gpicl_phase.figures.export import ExportError, zip_bytes
 from gpicl_phase.figures.source import StoreProblem
 
-# Query keys that change which controls a page shows, so the page body is rebuilt when they change.
-LAYOUT_KEYS = ("store", "y", "facet", "over")
-
-
 def version(stores: Stores, pathname: str | None, search: str | None, current: dict | None):
-    """What the page body depends on: page, store, store token and layout keys; no_update when unchanged.
+    """What the page body depends on: page, store, store token and the page's layout; no_update when unchanged.
 
-    Polled every few seconds, so it must stay cheap: one status read at most (Stores caches it for a second).
+    The layout is the page's *resolved* choice of controls (e.g. which axis is faceted), so filling defaults
+    into the URL does not rebuild the page. Polled every few seconds, so it stays cheap: one status read at
+    most (Stores caches it for a second) and no data read (Sources are cached per token).
     """
     query = urls.parse(search)
     name = stores.pick(query.get("store"))
-    new = {"page": urls.page_of(pathname), "store": name, "token": stores.token(name),
-           "layout": {k: query.get(k) for k in LAYOUT_KEYS}}
+    page = urls.page_of(pathname)
+    token = stores.token(name)
+    new = {"page": page, "store": name, "token": token, "layout": None}
+    key = getattr(PAGES[page], "layout_key", None)
+    if key is not None and not token.startswith("error: "):
+        try:
+            new["layout"] = key(stores.get(name), {**query, "store": name})
+        except StoreProblem:
+            pass  # the page body will show the problem
     return no_update if new == current else new
 
 
@@ -39,7 +44,8 @@ def route(stores: Stores, current: dict | None, search: str | None):
         picker = store_picker(stores, current["store"])
         return [layout.controls(picker) if picker else None, layout.message(token.removeprefix("error: "), "error")]
     page = PAGES[current["page"]]
-    return guarded(page.body, stores, search or "", empty_outputs=("message",))
+    body = guarded(page.body, stores, search or "", empty_outputs=("message",))
+    return [dcc.Store(id=ids.READY, data=current["token"]), *(body if isinstance(body, list) else [body])]
 
 
 def banner(stores: Stores, current: dict | None):

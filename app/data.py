@@ -40,6 +40,7 @@ class Stores:
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[float, str]] = {}
         self._status: dict[str, object] = {}
+        self._loading: dict[str, threading.Lock] = {}
         self._sources: OrderedDict[tuple[str, str], Source] = OrderedDict()
 
     @property
@@ -80,16 +81,40 @@ class Stores:
             raise StoreProblem(token.removeprefix("error: "))
         key = (name, token)
         with self._lock:
-            if key in self._sources:
-                self._sources.move_to_end(key)
-                return self._sources[key]
-        source = self._combined(token) if name == ALL else load_source(
-            self.paths[name], name=name, token=token, th=self.th, status=self._status.get(name))
-        with self._lock:
-            self._sources[key] = source
-            while len(self._sources) > CACHE_SIZE:
-                self._sources.popitem(last=False)
+            loading = self._loading.setdefault(name, threading.Lock())
+        # One loader per store: the warm-up thread and a page's callbacks must not read a big store twice.
+        with loading:
+            with self._lock:
+                if key in self._sources:
+                    self._sources.move_to_end(key)
+                    return self._sources[key]
+                older = [s for (n, _), s in reversed(self._sources.items()) if n == name]
+            source = self._load(name, token, older[0] if older else None)
+            with self._lock:
+                self._sources[key] = source
+                while len(self._sources) > CACHE_SIZE:
+                    self._sources.popitem(last=False)
         return source
+
+    def _load(self, name: str, token: str, older: Source | None) -> Source:
+        if name == ALL:
+            return self._combined(token)
+        source = load_source(self.paths[name], name=name, token=token, th=self.th, status=self._status.get(name))
+        if older is not None and source.status is not None:
+            # A sweep is writing the store: reuse what is loaded, re-reading only the runs that changed.
+            source = older.refreshed(source.ds, source.status, token)
+        return source
+
+    def warm(self) -> None:
+        """Load and analyse every store now (serve() runs this in a thread so the first page is quick)."""
+        for name in self.paths:
+            try:
+                source = self.get(name)
+                if source.status_counts["done"]:
+                    for cached in ("cells", "agg", "boundaries"):
+                        getattr(source, cached)
+            except StoreProblem:
+                pass  # the page will say what is wrong
 
     def _combined(self, token: str) -> Source:
         """Every store combined along `arch`; StoreProblem naming the differences when they do not combine."""

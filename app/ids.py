@@ -16,6 +16,9 @@ GRAPH = "graph"  # the page's main figure
 GRAPH2 = "graph-2"  # second figure on pages that have two
 CONFIG = "config"  # detail page: config/status table
 SUMMARY = "summary"
+# dcc.Store in every page body: Dash fires a callback for new components only through its inputs, and the
+# page callbacks' other input (the URL) lives outside the body, so this input makes them draw on arrival.
+READY = "page-ready"
 
 
 def query(key: str) -> dict:

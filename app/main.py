@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 import dash
 
@@ -33,5 +34,7 @@ def serve(paths: list[str], host: str = "127.0.0.1", port: int = 8050, debug: bo
         print(f"warning: serving on {host}:{port} makes the app and the stores' contents reachable from other "
               "machines, with no authentication; use --host 127.0.0.1 unless you mean it", file=sys.stderr)
     app = create_app(paths, thresholds)
+    # Big stores take seconds to load (each run is its own chunk): start while the browser is still opening.
+    threading.Thread(target=app.stores.warm, name="warm-stores", daemon=True).start()
     print(f"gpicl-phase app on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/", file=sys.stderr)
     app.run(host=host, port=port, debug=debug)

@@ -45,8 +45,11 @@ class LiveServer:
     """A Dash app served from a thread on 127.0.0.1 and a free port."""
 
     def __init__(self, dash_app):
+        import logging
+
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request buries test failures
         self._server = make_server("127.0.0.1", 0, dash_app.server, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

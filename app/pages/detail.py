@@ -45,10 +45,10 @@ def view(stores: Stores, search: str) -> tuple:
 
 
 def _info(source, cell: dict) -> html.Div:
-    runs = fig_detail.runs_table(source.data, cell)
+    runs = fig_detail.runs_table(source.ds, cell)  # the lazy Dataset: messages are not kept in memory
     header = html.Tr([html.Th(c) for c in runs.columns])
     rows = [html.Tr([html.Td(str(v)) for v in r]) for r in runs.itertuples(index=False)]
-    config = fig_detail.cell_config(source.data, cell)
+    config = fig_detail.cell_config(source.ds, cell)
     return html.Div([
         html.H4(fig_detail.cell_title(source, cell), style={"margin": "6px 0"}),
         html.Table([header, *rows], className="runs", style={"borderCollapse": "collapse", "fontSize": "13px"}),
@@ -58,6 +58,8 @@ def _info(source, cell: dict) -> html.Div:
 
 
 def register(app, stores: Stores) -> None:
-    """Wire this page's callback."""
-    app.callback(Output(ACC, "figure"), Output(LOSS, "figure"), Output(INFO, "children"),
-                 Input(ids.URL, "search"))(lambda search: view(stores, search))
+    """Wire this page's callback (thin: it calls view above)."""
+    @app.callback(Output(ACC, "figure"), Output(LOSS, "figure"), Output(INFO, "children"),
+                  Input(ids.URL, "search"), Input(ids.READY, "data"))
+    def _draw(search, _ready):
+        return view(stores, search)

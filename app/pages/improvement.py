@@ -33,5 +33,7 @@ def figure(stores: Stores, search: str):
 
 
 def register(app, stores: Stores) -> None:
-    """Wire this page's callback."""
-    app.callback(Output(GRAPH, "figure"), Input(ids.URL, "search"))(lambda search: figure(stores, search))
+    """Wire this page's callback (thin: it calls figure above)."""
+    @app.callback(Output(GRAPH, "figure"), Input(ids.URL, "search"), Input(ids.READY, "data"))
+    def _draw(search, _ready):
+        return figure(stores, search)

@@ -36,6 +36,12 @@ def body(stores: Stores, search: str) -> list:
     ]
 
 
+def layout_key(source, query: dict) -> list:
+    """The selections that decide which controls the page shows: rows and panels."""
+    sel = fig_phase.resolve(source, query)
+    return [sel["y"], sel["facet"]]
+
+
 def figure(stores: Stores, search: str):
     """The phase diagram for the URL's selections (a message figure for bad input)."""
     def make():
@@ -61,9 +67,11 @@ def click_target(click: dict | None, search: str) -> tuple:
 
 def register(app, stores: Stores) -> None:
     """Wire this page's callbacks (thin: each calls a function above)."""
-    app.callback(Output(GRAPH, "figure"), Input(ids.URL, "search"))(lambda search: figure(stores, search))
+    @app.callback(Output(GRAPH, "figure"), Input(ids.URL, "search"), Input(ids.READY, "data"))
+    def _draw(search, _ready):
+        return figure(stores, search)
+
     app.callback(
         Output(ids.URL, "pathname", allow_duplicate=True), Output(ids.URL, "search", allow_duplicate=True),
         Input(GRAPH, "clickData"), State(ids.URL, "search"), prevent_initial_call=True,
     )(click_target)
-

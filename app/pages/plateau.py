@@ -30,6 +30,11 @@ def body(stores: Stores, search: str) -> list:
     ]
 
 
+def layout_key(source, query: dict) -> str:
+    """The overlay axis decides which axes get slice controls."""
+    return fig_plateau.resolve(source, query)["over"]
+
+
 def figure(stores: Stores, search: str):
     """The plateau figure for the URL's selections."""
     def make():
@@ -40,5 +45,7 @@ def figure(stores: Stores, search: str):
 
 
 def register(app, stores: Stores) -> None:
-    """Wire this page's callback."""
-    app.callback(Output(GRAPH, "figure"), Input(ids.URL, "search"))(lambda search: figure(stores, search))
+    """Wire this page's callback (thin: it calls figure above)."""
+    @app.callback(Output(GRAPH, "figure"), Input(ids.URL, "search"), Input(ids.READY, "data"))
+    def _draw(search, _ready):
+        return figure(stores, search)

@@ -38,6 +38,8 @@ def view(stores: Stores, search: str) -> tuple:
 
 
 def register(app, stores: Stores) -> None:
-    """Wire this page's callback."""
-    app.callback(Output(GRAPH, "figure"), Output(PROBLEMS, "children"),
-                 Input(ids.URL, "search"))(lambda search: view(stores, search))
+    """Wire this page's callback (thin: it calls view above)."""
+    @app.callback(Output(GRAPH, "figure"), Output(PROBLEMS, "children"),
+                  Input(ids.URL, "search"), Input(ids.READY, "data"))
+    def _draw(search, _ready):
+        return view(stores, search)

@@ -1,0 +1,231 @@
+"""App callbacks called as plain functions: routing, URL state, polling, bad stores, export, serve."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import dash
+import pytest
+
+from app import callbacks, ids, urls
+from app.data import Stores, store_names
+from app.main import create_app, serve
+from app.pages import detail, phase, progress
+from gpicl_phase import store
+from gpicl_phase.testing import synthetic_store
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    """A finished sweep, a half-written one, an empty one, an older-schema one and a path that is no store."""
+    root = tmp_path_factory.mktemp("stores")
+    small = dict(d_models=(16, 64), batch_sizes=(32, 128), seq_len=20, steps=2000, log_every=40, eval_every=500)
+    synthetic_store(root / "done.zarr", **small)
+    synthetic_store(root / "half.zarr", missing=0.5, seed=3, **small)
+    synthetic_store(root / "empty.zarr", missing=1.0, **small)
+    synthetic_store(root / "old.zarr", **small)
+    meta = json.loads((root / "old.zarr" / "zarr.json").read_text())
+    meta["attributes"]["schema_version"] = 0  # what a store from an earlier release would say
+    (root / "old.zarr" / "zarr.json").write_text(json.dumps(meta))
+    (root / "notes").mkdir()
+    return {name: str(root / f"{name}.zarr") for name in ("done", "half", "empty", "old")} | {"notes": str(root / "notes")}
+
+
+@pytest.fixture
+def stores(paths):
+    return Stores(list(paths.values()))
+
+
+def texts(component) -> str:
+    """All strings inside a Dash component tree (what a reader of the page would see)."""
+    if component is None or isinstance(component, (int, float)):
+        return ""
+    if isinstance(component, str):
+        return component
+    if isinstance(component, (list, tuple)):
+        return " ".join(texts(c) for c in component)
+    return texts(getattr(component, "children", None))
+
+
+def find_ids(component) -> list:
+    """Ids of every component in a tree."""
+    out = []
+    if isinstance(component, (list, tuple)):
+        for c in component:
+            out += find_ids(c)
+    elif hasattr(component, "to_plotly_json"):
+        if getattr(component, "id", None) is not None:
+            out.append(component.id)
+        out += find_ids(getattr(component, "children", None))
+    return out
+
+
+def test_create_app_builds_a_dash_app_without_reading_stores(paths):
+    app = create_app(list(paths.values()))
+    assert isinstance(app, dash.Dash)
+    assert app.stores.names == ["done", "half", "empty", "old", "notes", "all"]
+    assert ids.PAGE in str(app.layout)
+
+
+def test_store_names_are_unique_and_url_friendly():
+    assert store_names(["a/x.zarr", "b/x.zarr", "c/y"]) == {"x": "a/x.zarr", "x-2": "b/x.zarr", "y": "c/y"}
+
+
+def test_urls_round_trip():
+    query = {"store": "done", "color": "acc:unseen", "adam_eps": 1e-08, "empty": ""}
+    assert urls.parse(urls.build(query)) == {"store": "done", "color": "acc:unseen", "adam_eps": "1e-08"}
+    assert urls.page_of("/") == "/phase" and urls.page_of("/nope") == "/phase"
+
+
+def test_version_changes_only_when_the_store_or_layout_does(stores, paths):
+    v = callbacks.version(stores, "/phase", "?store=half", None)
+    assert v["store"] == "half" and v["page"] == "/phase"
+    assert callbacks.version(stores, "/phase", "?store=half&color=acc:unseen", v) is dash.no_update
+    assert callbacks.version(stores, "/phase", "?store=half&facet=batch_size", v) is dash.no_update, "a default"
+    assert callbacks.version(stores, "/phase", "?store=half&facet=none", v)["layout"] == ["d_model", "none"]
+    store.set_status(paths["half"], [{"d_model": 0, "num_tasks": 0, "batch_size": 0, "seed": 0}], "running")
+    stores._tokens.clear()  # skip the one-second token cache instead of sleeping
+    assert callbacks.version(stores, "/phase", "?store=half", v)["token"] != v["token"]
+
+
+def test_route_renders_controls_from_the_url(stores):
+    v = callbacks.version(stores, "/phase", "?store=done&color=acc:unseen&facet=none", None)
+    body = callbacks.route(stores, v, "?store=done&color=acc:unseen&facet=none")
+    found = find_ids(body)
+    assert ids.query("color") in found and phase.GRAPH in found
+    assert ids.query("batch_size") in found, "with no facet, batch size becomes a slice control"
+    values = {c.id["key"]: c.value for c in _dropdowns(body)}
+    assert values["color"] == "acc:unseen" and values["facet"] == "none" and values["store"] == "done"
+
+
+def _dropdowns(component) -> list:
+    out = []
+    if isinstance(component, (list, tuple)):
+        for c in component:
+            out += _dropdowns(c)
+    elif hasattr(component, "to_plotly_json"):
+        if isinstance(getattr(component, "id", None), dict) and component.id.get("type") == "q":
+            out.append(component)
+        out += _dropdowns(getattr(component, "children", None))
+    return out
+
+
+@pytest.mark.parametrize("name, says", [
+    ("notes", "not a Zarr v3 results store"),
+    ("old", "schema_version 0"),
+])
+def test_bad_stores_get_a_readable_page(stores, name, says):
+    v = callbacks.version(stores, "/phase", f"?store={name}", None)
+    page = texts(callbacks.route(stores, v, f"?store={name}"))
+    assert says in page and "Traceback" not in page
+
+
+def test_missing_path_gets_a_message(tmp_path):
+    s = Stores([str(tmp_path / "nowhere.zarr")])
+    v = callbacks.version(s, "/progress", "", None)
+    assert "does not exist" in texts(callbacks.route(s, v, ""))
+
+
+def test_empty_store_says_no_runs_yet_but_shows_progress(stores):
+    fig = phase.figure(stores, "?store=empty")
+    assert "no finished runs yet" in fig.layout.annotations[0].text
+    fig, _ = progress.view(stores, "?store=empty")
+    assert "pending" in fig.layout.title.text
+    banner = callbacks.banner(stores, callbacks.version(stores, "/phase", "?store=empty", None))
+    assert "Sweep in progress" in texts(banner)
+
+
+def test_half_written_store_draws_what_is_done(stores):
+    fig = phase.figure(stores, "?store=half")
+    assert [t.type for t in fig.data].count("heatmap") == 2
+    assert callbacks.banner(stores, callbacks.version(stores, "/phase", "?store=done", None)) is None
+
+
+def test_all_stores_combined_or_why_not(stores):
+    fig = phase.figure(stores, "?store=all")
+    assert "not a Zarr v3 results store" in fig.layout.annotations[0].text
+
+
+def test_sync_url_merges_controls_into_the_query():
+    cids = [ids.query("color"), ids.query("facet")]
+    new = callbacks.sync_url(["acc:seen", "none"], cids, "?store=done&color=phase")
+    assert urls.parse(new) == {"store": "done", "color": "acc:seen", "facet": "none"}
+    assert callbacks.sync_url(["phase", None], cids, "?store=done&color=phase") is dash.no_update
+    assert callbacks.sync_url([], [], "?x=1") is dash.no_update
+
+
+def test_click_on_a_cell_opens_its_detail(stores):
+    fig = phase.figure(stores, "?store=done")
+    key = fig.data[0].customdata[1][-1]
+    path, search = phase.click_target({"points": [{"customdata": key}]}, "?store=done&color=phase")
+    assert path == "/detail"
+    q = urls.parse(search)
+    assert q["store"] == "done" and q["d_model"] == "64" and q["batch_size"] == "32"
+    acc, loss, info = detail.view(stores, search)
+    assert [t.name for t in acc.data if t.name][:2] == ["seen", "unseen"]
+    assert "d_model=64" in texts(info)
+    assert phase.click_target(None, "") == (dash.no_update, dash.no_update)
+
+
+def test_nav_links_keep_the_selections():
+    navs = [{"type": ids.NAV, "page": p} for p in urls.PAGES]
+    assert callbacks.nav_hrefs("?store=a", navs)[0] == "/phase?store=a"
+
+
+def test_export_button_zips_figure_and_csv(stores):
+    from conftest_browser import require_chromium
+
+    require_chromium()
+    data, msg = callbacks.export_download(stores, "/plateau", "?store=done", "svg", "paper")
+    assert "done_plateau.svg" in msg
+    import base64
+
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(data["content"]))) as z:
+        assert sorted(z.namelist()) == ["done_plateau.csv", "done_plateau.svg"]
+        assert z.read("done_plateau.svg").startswith(b"<svg")
+
+
+def test_export_of_a_bad_store_is_a_message(stores):
+    data, msg = callbacks.export_download(stores, "/phase", "?store=old", "svg", "paper")
+    assert data is dash.no_update and "schema_version" in texts(msg)
+
+
+def test_serve_warns_beyond_localhost(monkeypatch, capsys, paths):
+    ran = {}
+    monkeypatch.setattr(dash.Dash, "run", lambda self, **kw: ran.update(kw))
+    serve([paths["done"]], host="0.0.0.0", port=8123)
+    assert ran == {"host": "0.0.0.0", "port": 8123, "debug": False}
+    assert "warning" in capsys.readouterr().err
+    serve([paths["done"]], host="127.0.0.1", port=8123)
+    assert "warning" not in capsys.readouterr().err
+    assert Path(paths["done"]).exists()
+
+
+def test_a_store_being_written_is_patched_not_reloaded(tmp_path):
+    """After runs finish, the cached data equals a fresh read, though only the changed runs were re-read."""
+    import numpy as np
+    import xarray as xr
+
+    from gpicl_phase.figures.source import LOAD_VARS, load_source
+
+    path = tmp_path / "live.zarr"
+    full = synthetic_store(path, d_models=(16,), num_tasks=(1, 16, 256), seq_len=10, steps=400, log_every=40,
+                           eval_every=200, missing=1.0)
+    done = synthetic_store(d_models=(16,), num_tasks=(1, 16, 256), seq_len=10, steps=400, log_every=40,
+                           eval_every=200)
+    s = Stores([str(path)])
+    first = s.get("live")
+    assert first.data["eval_acc"].isnull().all()
+    cell = {"d_model": 0, "num_tasks": 1, "seed": 1}
+    run = done.isel(cell)
+    store.write_cell(path, cell, **{v: run[v].values for v in ("train_loss", "grad_norm", "eval_acc", "eval_loss")},
+                     param_count=int(run.param_count), state_size=int(run.state_size), wall_time=1.0, status="done")
+    s._tokens.clear()
+    second = s.get("live")
+    assert second is not first and second.preloaded is not None, "patched from the first Source"
+    fresh = load_source(path, status=store.read_status(path)).data
+    xr.testing.assert_identical(second.data[list(LOAD_VARS) + ["status"]], fresh[list(LOAD_VARS) + ["status"]])
+    assert np.isfinite(second.data["eval_acc"].isel(cell)).all() and full is not None
