@@ -56,7 +56,8 @@ class Stores:
         """A string that changes whenever any run's status changes; 'error: ...' for an unreadable store."""
         if name == ALL:
             tokens = [self.token(n) for n in self.paths]
-            bad = [f"{n}: {t.removeprefix('error: ')}" for n, t in zip(self.paths, tokens, strict=True) if t.startswith("error")]
+            bad = [f"{n}: {t.removeprefix('error: ')}"
+                   for n, t in zip(self.paths, tokens, strict=True) if t.startswith("error")]
             return "error: " + "; ".join(bad) if bad else "+".join(tokens)
         now = time.monotonic()
         with self._lock:

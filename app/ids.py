@@ -1,9 +1,8 @@
-"""Component ids, in one place so layouts, callbacks and browser tests agree."""
+"""Ids of the shell's components, shared by layouts, callbacks and tests (page graphs live in their pages)."""
 
 URL = "url"
 PAGE = "page"
 NAV = "nav"
-STORE_PICK = "store-pick"
 VERSION = "store-version"  # dcc.Store: the change token of the selected store
 POLL = "poll"  # dcc.Interval that re-checks the store while a sweep is writing it
 BANNER = "banner"  # store-level messages: still running, schema problems
@@ -12,10 +11,6 @@ EXPORT_STYLE = "export-style"
 EXPORT_BTN = "export-btn"
 EXPORT_DL = "export-download"
 EXPORT_MSG = "export-msg"
-GRAPH = "graph"  # the page's main figure
-GRAPH2 = "graph-2"  # second figure on pages that have two
-CONFIG = "config"  # detail page: config/status table
-SUMMARY = "summary"
 # dcc.Store in every page body: Dash fires a callback for new components only through its inputs, and the
 # page callbacks' other input (the URL) lives outside the body, so this input makes them draw on arrival.
 READY = "page-ready"

@@ -14,7 +14,7 @@ POLL_MS = 5000  # how often a page re-checks its store; a check is one read of t
 _BAR = {"display": "flex", "gap": "12px", "alignItems": "flex-end", "flexWrap": "wrap", "margin": "8px 0"}
 
 
-def shell() -> html.Div:
+def shell(poll_ms: int = POLL_MS) -> html.Div:
     """Everything outside the page body; the body is filled by the router callback."""
     nav = [dcc.Link(title, href=path, id={"type": ids.NAV, "page": path}, style={"marginRight": "16px"})
            for path, title in urls.PAGES.items()]
@@ -30,7 +30,7 @@ def shell() -> html.Div:
     return html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.VERSION),
-        dcc.Interval(id=ids.POLL, interval=POLL_MS),
+        dcc.Interval(id=ids.POLL, interval=poll_ms),
         html.H2("gpicl-phase", style={"margin": "4px 0"}),
         html.Nav(nav, id="nav-bar", style={"margin": "6px 0 10px"}),
         html.Div(id=ids.BANNER),

@@ -15,11 +15,14 @@ from gpicl_phase.analysis import Thresholds
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def create_app(paths: list[str], thresholds: Thresholds | None = None) -> dash.Dash:
-    """A Dash app over the given stores; nothing is read until a page asks (so bad paths become messages)."""
+def create_app(paths: list[str], thresholds: Thresholds | None = None, poll_ms: int = layout.POLL_MS) -> dash.Dash:
+    """A Dash app over the given stores; nothing is read until a page asks (so bad paths become messages).
+
+    `poll_ms`: how often pages re-check their store for runs a sweep has finished since.
+    """
     stores = Stores([str(p) for p in paths], thresholds)
     app = dash.Dash(__name__, title="gpicl-phase", suppress_callback_exceptions=True, update_title=None)
-    app.layout = layout.shell()
+    app.layout = layout.shell(poll_ms)
     callbacks.register(app, stores)
     for page in PAGES.values():
         page.register(app, stores)

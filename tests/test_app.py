@@ -31,7 +31,8 @@ def paths(tmp_path_factory):
     meta["attributes"]["schema_version"] = 0  # what a store from an earlier release would say
     (root / "old.zarr" / "zarr.json").write_text(json.dumps(meta))
     (root / "notes").mkdir()
-    return {name: str(root / f"{name}.zarr") for name in ("done", "half", "empty", "old")} | {"notes": str(root / "notes")}
+    paths = {name: str(root / f"{name}.zarr") for name in ("done", "half", "empty", "old")}
+    return paths | {"notes": str(root / "notes")}
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ def live(tmp_path_factory):
     meta = json.loads((root / "old.zarr" / "zarr.json").read_text())
     meta["attributes"]["schema_version"] = 0
     (root / "old.zarr" / "zarr.json").write_text(json.dumps(meta))
-    server = LiveServer(create_app([str(root / n) for n in ("sweep.zarr", "running.zarr", "old.zarr")]))
+    server = LiveServer(create_app([str(root / n) for n in ("sweep.zarr", "running.zarr", "old.zarr")], poll_ms=500))
+    server.root = root
     yield server
     server.stop()
 
@@ -113,8 +114,9 @@ def test_url_round_trips_through_reload_and_navigation(live, browser):
     assert {"color": "acc:unseen", "facet": "none", "batch_size": "128"}.items() <= query(browser).items()
     # Choosing a value in a dropdown writes it into the URL.
     browser.execute_script("""document.getElementById('{"key":"color","type":"q"}').click()""")
-    wait_for(browser, "return document.querySelector('[role=option] input[value=\"phase\"]')", "the colour options")
-    browser.execute_script("document.querySelector('[role=option] input[value=\"phase\"]').closest('[role=option]').click()")
+    option = "document.querySelector('[role=option] input[value=\"phase\"]')"
+    wait_for(browser, f"return {option}", "the colour options")
+    browser.execute_script(f"{option}.closest('[role=option]').click()")
     wait_for(browser, "return location.search.includes('color=phase')", "color=phase in the URL")
     # The navigation keeps the selections.
     browser.find_element("link text", "Loss plateaus").click()
@@ -136,6 +138,25 @@ def test_every_page_renders(live, browser, path, graph, title):
     if "running" in path:
         wait_for(browser, "return document.body.innerText.includes('Sweep in progress')", "the in-progress banner")
     shoot(browser, path.split("?")[0].strip("/"))
+    assert_clean_console(browser)
+
+
+def test_export_button_writes_the_figure_shown(live, browser):
+    browser.get(live.url + "/improvement?store=sweep&d_model=32")
+    plot(browser, "improvement-graph")
+    browser.find_element("id", "export-btn").click()
+    wait_for(browser, "return document.body.innerText.includes('exported sweep_improvement.svg')", "the export")
+    assert_clean_console(browser)
+
+
+def test_a_page_updates_by_itself_while_the_sweep_writes(live, browser):
+    browser.get(live.url + "/progress?store=running")
+    assert "0 failed" in plot(browser, "progress-graph")["title"]
+    cell = {"d_model": 1, "num_tasks": 0, "batch_size": 1, "seed": 1}
+    store.set_status(live.root / "running.zarr", [cell], "failed", "out of memory (planted by the test)")
+    wait_for(browser, "return document.body.innerText.includes('out of memory (planted by the test)')",
+             "the failed run, without reloading the page")
+    assert "1 failed" in plot(browser, "progress-graph")["title"]
     assert_clean_console(browser)
 
 

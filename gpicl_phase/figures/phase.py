@@ -166,7 +166,7 @@ def tables(source: Source, sel: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         "n": df["n_usable"].astype(int),
         "phase": df["phase"],
         "agree": np.rint(df["agreement"].fillna(0) * df["n_usable"]).astype(int),
-        "key": df[axes].apply(lambda r: urls_of(axes, r), axis=1) if len(df) else [],
+        "key": df[axes].apply(lambda r: cell_query(axes, r), axis=1) if len(df) else [],
     })
     facets = [ax.label(facet, v) for v in ax.sorted_values(source.ds, facet)] if facet != "none" else [""]
     facet_order = {f: i for i, f in enumerate(facets)}
@@ -175,7 +175,7 @@ def tables(source: Source, sel: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     return cells, _boundary(source, sel, y, facet, order), metric_title
 
 
-def urls_of(axes: list[str], row) -> str:
+def cell_query(axes: list[str], row) -> str:
     """A cell's axis values as a query string (no '?'), the customdata a click hands to the detail page."""
     from urllib.parse import urlencode
 

@@ -28,8 +28,8 @@ def statesize_figure(points: pd.DataFrame, *, metric_title: str, style: str = "s
                 marker=dict(color=st.color(i), size=st.marker_size(style) + 2,
                             symbol=["circle", "square", "diamond", "triangle-up", "cross"][i % 5]),
                 text=g["label"], customdata=g[["std", "n"]].to_numpy(),
-                hovertemplate="%{text}<br>" + xcol.replace("_", " ") + " %{x}<br>" + metric_title
-                              + " %{y:.3f} ± %{customdata[0]:.3f} (n=%{customdata[1]})<extra></extra>"), row=1, col=col)
+                hovertemplate=f"%{{text}}<br>{xcol.replace('_', ' ')} %{{x}}<br>{metric_title} %{{y:.3f}}"
+                              " ± %{customdata[0]:.3f} (n=%{customdata[1]})<extra></extra>"), row=1, col=col)
     for col, (xcol, title) in enumerate((("state_size", "state size (floats)"), ("param_count", "parameters")), 1):
         positive = len(points) and (points[xcol] > 0).all()
         ticks = st.log_ticks(points[xcol]) if positive else {}
@@ -76,8 +76,7 @@ def tables(source: Source, sel: dict) -> tuple[pd.DataFrame, str, str]:
     agg = source.agg
     cols = {
         "state_size": agg["state_size_mean"], "param_count": agg["param_count_mean"],
-        "mean": agg[f"{base}_mean"].sel(stream=stream, drop=True), "std": agg[f"{base}_std"].sel(stream=stream, drop=True),
-        "n": agg[f"{base}_n"].sel(stream=stream, drop=True),
+        **{k: agg[f"{base}_{k}"].sel(stream=stream, drop=True) for k in ("mean", "std", "n")},
     }
     df = pd.DataFrame({k: v.to_series() for k, v in cols.items()}).reset_index()
     df["arch"] = arch_labels(source).to_numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
 # Okabe & Ito (2008), the colour-blind-safe qualitative palette; black last so it is used least.
@@ -102,8 +103,6 @@ def apply_style(fig: go.Figure, style: str = "screen", cols: int = 1, rows: int 
 
 def log2_ticks(values) -> dict:
     """Tick settings that label log2-spaced positions as powers of two (2^k)."""
-    import numpy as np
-
     ks = sorted({int(round(v)) for v in values if np.isfinite(v)})
     if len(ks) > 12:
         # Thin crowded axes to every other (or every n-th) power so labels do not overlap.
@@ -121,8 +120,6 @@ def rgba(hex_color: str, alpha: float) -> str:
 
 def log_ticks(values) -> dict:
     """Tick settings for a log axis at 1, 2, 5 x 10^k within the data, labelled in plain numbers."""
-    import numpy as np
-
     v = np.asarray([x for x in values if x is not None], dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
     if not v.size:

@@ -17,7 +17,7 @@ class Built:
 
     figure: go.Figure
     data: pd.DataFrame
-    title: str = ""
+    name: str = ""  # the catalog name, used in file names
 
 
 def metric_choices(source: Source) -> dict[str, str]:
@@ -51,7 +51,8 @@ def require_axis(source: Source, axis: str, view: str) -> None:
     """StoreProblem naming the store's axes when a view needs an axis the store does not sweep."""
     axes = ax.cell_axes(source.ds)
     if axis not in axes:
-        raise StoreProblem(f"the {view} needs a swept '{axis}' axis; '{source.name}' sweeps {', '.join(axes) or 'nothing'}")
+        swept = ", ".join(axes) or "nothing"
+        raise StoreProblem(f"the {view} needs a swept '{axis}' axis; '{source.name}' sweeps {swept}")
 
 
 def pick(query: dict, key: str, choices, default):
