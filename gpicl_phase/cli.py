@@ -59,13 +59,21 @@ def cmd_train(args) -> int:
     return single_run.main(cfg, out=args.out, progress=not args.quiet)
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set: expected FIELD=VALUE, got {text!r}")
+    return key.strip().replace("-", "_"), value.strip()
+
+
 def cmd_sweep(args) -> int:
     """Runs (or resumes) a sweep into a store."""
     from gpicl_phase.sweep import SpecError, load
     from gpicl_phase.sweep.runner import SweepError, run_sweep
 
     try:
-        spec = load(args.spec, smoke=args.smoke)
+        overrides = dict(_key_value(kv) for kv in args.set or ())
+        spec = load(args.spec, smoke=args.smoke, overrides=overrides)
         summary = run_sweep(spec, args.store, executor=args.executor, max_pack=args.max_pack,
                             workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     except (SpecError, SweepError) as err:
@@ -103,10 +111,7 @@ def cmd_app(args) -> int:
     """Serves the Dash app."""
     from app.main import serve
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {args.host} makes the app reachable from other machines; it has no "
-              "authentication", file=sys.stderr)
-    serve(args.stores, host=args.host, port=args.port)
+    serve(args.stores, host=args.host, port=args.port)  # warns itself when binding beyond localhost
     return 0
 
 
@@ -174,6 +179,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("spec", help="sweep file (sweeps/*.toml)")
     s.add_argument("--store", required=True, help="Zarr store path (created if missing)")
     s.add_argument("--smoke", action="store_true", help="apply the file's [smoke] table: seconds, for CI")
+    s.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a base config field (repeatable), e.g. --set steps=5000; recorded in the store")
     s.add_argument("--executor", choices=("local", "dask"), default="local", help="where chunks run")
     s.add_argument("--workers", type=int, help="with --executor dask and no --scheduler: local worker processes")
     s.add_argument("--scheduler", help="with --executor dask: address of an existing scheduler (tcp://HOST:PORT)")

@@ -156,21 +156,25 @@ def make_train(cfg: RunConfig, on_chunk=None):
 
 
 def task_data(cfg: RunConfig) -> TaskData:
-    """Loads and preprocesses the datasets a config names (cached), as device arrays."""
+    """Loads and preprocesses the datasets a config names (cached), as device arrays.
+
+    With ``num_classes`` below a dataset's class count, only its first ``num_classes`` classes are kept:
+    fewer labels to infer in context make in-context learning reachable at small scale.
+    """
     from gpicl_phase import data as datasets
 
     def load(name):
-        return datasets.load(name, image_size=cfg.image_size, channels=cfg.channels)
-
-    base = load(cfg.dataset)
-    evals = tuple(load(name) for name in cfg.eval_datasets)
-    for ds in (base, *evals):
-        if ds.num_classes != cfg.num_classes:
+        ds = datasets.load(name, image_size=cfg.image_size, channels=cfg.channels)
+        if ds.num_classes < cfg.num_classes:
             raise ValueError(f"dataset {ds.name!r} has {ds.num_classes} classes but num_classes="
                              f"{cfg.num_classes}")
+        keep = lambda x, y: (x[y < cfg.num_classes], y[y < cfg.num_classes])  # noqa: E731
+        return keep(ds.train_x, ds.train_y), keep(ds.test_x, ds.test_y)
+
+    (tx, ty), (sx, sy) = load(cfg.dataset)
+    evals = tuple(load(name)[1] for name in cfg.eval_datasets)
     arr = jnp.asarray
-    return TaskData(arr(base.train_x), arr(base.train_y), arr(base.test_x), arr(base.test_y),
-                    tuple((arr(d.test_x), arr(d.test_y)) for d in evals))
+    return TaskData(arr(tx), arr(ty), arr(sx), arr(sy), tuple((arr(x), arr(y)) for x, y in evals))
 
 
 @functools.lru_cache(maxsize=32)

@@ -73,3 +73,12 @@ def test_plan_groups_by_shape_and_packs_dynamic_axes():
         assert len({cfg.static_part() for cfg in c.configs}) == 1 and len(c.indices) <= c.size <= 8
     # The plan is a function of the spec and the pack size only.
     assert plan(s, budget_bytes=10 ** 12, max_pack=8) == chunks
+
+
+def test_overrides_change_the_base_but_not_axes():
+    s = from_dict(spec(num_tasks=[1, 2]), overrides={"steps": "20", "lr": "3e-4"})
+    assert s.base.steps == 20 and s.base.lr == 3e-4
+    with pytest.raises(SpecError, match="--set num_tasks: is an axis"):
+        from_dict(spec(num_tasks=[1, 2]), source="x.toml", overrides={"num_tasks": "4"})
+    with pytest.raises(SpecError, match="x.toml: base: eval_every: must divide steps=12"):
+        from_dict(spec(), source="x.toml", overrides={"steps": "12"})

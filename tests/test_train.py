@@ -20,7 +20,9 @@ def test_pinned_loss_after_one_step(tiny_cfg, tiny_data):
     m = train.run(one_step_cfg(tiny_cfg), tiny_data)
     got = float(m.train_loss[0]), float(m.eval_loss[1].mean())
     print("pinned values:", got)
-    np.testing.assert_allclose(got, (PINNED_LOSS_STEP0, PINNED_EVAL_LOSS_STEP1), rtol=2e-5,
+    # Pinned on CPU; accelerators round float32 matmuls differently (TF32 on NVIDIA), measured 4e-5 on an H200.
+    rtol = 2e-5 if jax.default_backend() == "cpu" else 2e-4
+    np.testing.assert_allclose(got, (PINNED_LOSS_STEP0, PINNED_EVAL_LOSS_STEP1), rtol=rtol,
                                err_msg="one-step loss moved: legitimate only if the model, task sampler, "
                                        "initialization or optimizer was changed on purpose")
 

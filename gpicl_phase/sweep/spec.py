@@ -113,8 +113,8 @@ def parse_range(text: str) -> list[int]:
     return [2 ** k for k in range(lo, hi + 1, step)]
 
 
-def load(path: str | Path, *, smoke: bool = False) -> SweepSpec:
-    """Reads and validates a sweep file (``smoke`` applies its [smoke] table)."""
+def load(path: str | Path, *, smoke: bool = False, overrides: dict[str, str] | None = None) -> SweepSpec:
+    """Reads and validates a sweep file (``smoke`` applies its [smoke] table, then ``overrides`` the base)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -122,10 +122,11 @@ def load(path: str | Path, *, smoke: bool = False) -> SweepSpec:
         raise SpecError(f"{path}: no such sweep file") from None
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: not valid TOML: {err}") from None
-    return from_dict(raw, source=str(path), smoke=smoke)
+    return from_dict(raw, source=str(path), smoke=smoke, overrides=overrides)
 
 
-def from_dict(raw: dict[str, Any], *, source: str = "<dict>", smoke: bool = False) -> SweepSpec:
+def from_dict(raw: dict[str, Any], *, source: str = "<dict>", smoke: bool = False,
+              overrides: dict[str, str] | None = None) -> SweepSpec:
     """Validates a parsed sweep file; every error names ``source`` and the offending key."""
     def fail(key: str, msg: str) -> SpecError:
         return SpecError(f"{source}: {key}: {msg}")
@@ -147,6 +148,10 @@ def from_dict(raw: dict[str, Any], *, source: str = "<dict>", smoke: bool = Fals
             if name not in axes_raw:
                 raise fail(f"smoke.axes.{name}", "not an axis of the sweep; smoke may only shrink axes")
             axes_raw[name] = value
+    for name, value in (overrides or {}).items():
+        if name in axes_raw:
+            raise fail(f"--set {name}", "is an axis of the sweep; edit the file to change an axis")
+        base_raw[name] = value
     try:
         base = RunConfig(**coerce(base_raw))
     except ConfigError as err:
