@@ -1,0 +1,81 @@
+"""Imports point one way (docs/DESIGN.md): config <- data, tasks, models <- train <- sweep -> store;
+store <- analysis <- figures <- app; the command line on top. Checked statically, module by module."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Which first-level parts of the package each part may import (besides itself and the package root).
+ALLOWED = {
+    "config": set(),
+    "data": set(),
+    "tasks": {"config"},
+    "models": {"config"},
+    "train": {"config", "tasks", "models", "data"},
+    "sweep": {"config", "tasks", "models", "train", "data", "store"},
+    "store": set(),
+    "analysis": {"store"},
+    "figures": {"analysis", "store"},
+    "testing": {"store", "analysis"},
+    "report": {"store"},
+    "single_run": {"config", "models", "data", "train"},
+}
+# The app may use the analysis side only: never the JAX side (train, tasks, models, sweep).
+APP_ALLOWED = {"figures", "analysis", "store", "config"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def _parts(names: set[str]) -> set[str]:
+    return {n.split(".")[1] for n in names if n.startswith("gpicl_phase.") and n.count(".") >= 1}
+
+
+def _part_of(path: Path) -> str:
+    rel = path.relative_to(ROOT / "gpicl_phase")
+    return rel.parts[0].removesuffix(".py")
+
+
+def test_package_imports_point_one_way():
+    problems = []
+    for path in sorted((ROOT / "gpicl_phase").rglob("*.py")):
+        part = _part_of(path)
+        if part not in ALLOWED:
+            continue
+        bad = _parts(_imports(path)) - ALLOWED[part] - {part, "__init__"} - {"__version__"}
+        if bad:
+            problems.append(f"{path.relative_to(ROOT)} ({part}) imports {sorted(bad)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_app_and_analysis_side_never_import_jax():
+    problems = []
+    files = [*(ROOT / "app").rglob("*.py")]
+    for part in ("store.py", "analysis", "figures", "report.py", "testing.py"):
+        p = ROOT / "gpicl_phase" / part
+        files += [p] if p.is_file() else list(p.rglob("*.py"))
+    for path in files:
+        names = _imports(path)
+        if any(n == "jax" or n.startswith("jax.") or n == "optax" for n in names):
+            problems.append(f"{path.relative_to(ROOT)} imports jax")
+        if path.is_relative_to(ROOT / "app"):
+            bad = _parts(names) - APP_ALLOWED - {"__init__", "__version__"}
+            if bad:
+                problems.append(f"{path.relative_to(ROOT)} imports the JAX side: {sorted(bad)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_part_is_listed():
+    parts = {_part_of(p) for p in (ROOT / "gpicl_phase").rglob("*.py")}
+    top = {"__init__", "__main__", "cli", "demo"}
+    assert parts - top <= set(ALLOWED), f"add {sorted(parts - top - set(ALLOWED))} to ALLOWED"
