@@ -66,6 +66,8 @@ class RunConfig:
     clip_norm: float = _f(0.0, "global gradient-norm clip; 0 disables", dynamic=True)
     bias: float = _f(0.0, "fraction of each batch drawn from the fixed task (the plateau intervention)",
                      dynamic=True)
+    bias_anneal_steps: float = _f(0.0, "curriculum: bias falls linearly to 0 over this many steps; 0 keeps it "
+                                       "constant", dynamic=True)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -194,6 +196,8 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{name}: must be in [0, 1), got {getattr(cfg, name)}")
     if not 0 <= cfg.bias <= 1:
         raise ConfigError(f"bias: must be in [0, 1], got {cfg.bias}")
+    if cfg.bias_anneal_steps < 0:
+        raise ConfigError(f"bias_anneal_steps: must be >= 0, got {cfg.bias_anneal_steps}")
     if cfg.clip_norm < 0:
         raise ConfigError(f"clip_norm: must be >= 0, got {cfg.clip_norm}")
     if not cfg.dataset:

@@ -32,6 +32,7 @@ class Hyper(NamedTuple):
     adam_eps: jax.Array
     clip_norm: jax.Array
     bias: jax.Array
+    bias_anneal_steps: jax.Array
 
 
 assert Hyper._fields == DYNAMIC_FIELDS, "Hyper must mirror the dynamic fields of RunConfig"
@@ -64,6 +65,12 @@ def run_key(seed) -> jax.Array:
 def _adam(hp: Hyper) -> optax.GradientTransformation:
     return optax.chain(optax.scale_by_adam(b1=hp.adam_b1, b2=hp.adam_b2, eps=hp.adam_eps),
                        optax.scale_by_learning_rate(hp.lr))
+
+
+def bias_at(hp: Hyper, step: jax.Array) -> jax.Array:
+    """The bias fraction in force at ``step``: constant, or annealed linearly to 0 (a curriculum)."""
+    frac = jnp.clip(1.0 - step / jnp.maximum(hp.bias_anneal_steps, 1.0), 0.0, 1.0)
+    return jnp.where(hp.bias_anneal_steps > 0, hp.bias * frac, hp.bias)
 
 
 def _global_norm(tree) -> jax.Array:
@@ -119,7 +126,7 @@ def make_train(cfg: RunConfig, on_chunk=None):
         def step(carry, i):
             params, opt_state, diverged_step = carry
             tokens_BxTxI, y_BxT = tasks.train_batch(
-                jax.random.fold_in(data_key, i), data, task_root, num_tasks=hp.num_tasks, bias=hp.bias,
+                jax.random.fold_in(data_key, i), data, task_root, num_tasks=hp.num_tasks, bias=bias_at(hp, i),
                 batch_size=cfg.batch_size, seq_len=cfg.seq_len, tasks_per_batch=cfg.tasks_per_batch,
                 num_classes=cfg.num_classes, bias_mode=cfg.bias_mode)
             loss, grads = jax.value_and_grad(loss_fn)(params, tokens_BxTxI, y_BxT)

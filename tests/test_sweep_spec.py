@@ -82,3 +82,17 @@ def test_overrides_change_the_base_but_not_axes():
         from_dict(spec(num_tasks=[1, 2]), source="x.toml", overrides={"num_tasks": "4"})
     with pytest.raises(SpecError, match="x.toml: base: eval_every: must divide steps=12"):
         from_dict(spec(), source="x.toml", overrides={"steps": "12"})
+
+
+def test_a_config_field_added_later_at_its_default_keeps_old_stores_resumable():
+    import json
+
+    from gpicl_phase.sweep.runner import same_spec
+
+    current = from_dict(spec(num_tasks=[1, 2])).to_json()
+    old = json.loads(current)
+    del old["base"]["bias_anneal_steps"]
+    assert same_spec(json.dumps(old), current)
+    changed = from_dict({**spec(num_tasks=[1, 2]), "base": {**spec()["base"], "bias_anneal_steps": 10.0}})
+    assert not same_spec(json.dumps(old), changed.to_json())
+    assert not same_spec(current, from_dict(spec(num_tasks=[1, 4])).to_json())

@@ -75,3 +75,11 @@ def test_packed_runs_equal_runs_one_by_one(tiny_cfg, tiny_data):
         single = train.run(cfg, tiny_data)
         for name, x, y in zip(train.Metrics._fields, packed, single):
             np.testing.assert_allclose(x[i], y, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_bias_curriculum_anneals_linearly(tiny_cfg):
+    hp = train.hyper(tiny_cfg.replace(bias=0.6, bias_anneal_steps=100.0))
+    got = [float(train.bias_at(hp, jnp.float32(s))) for s in (0, 50, 100, 200)]
+    np.testing.assert_allclose(got, [0.6, 0.3, 0.0, 0.0], atol=1e-6)
+    const = train.hyper(tiny_cfg.replace(bias=0.6))
+    assert float(train.bias_at(const, jnp.float32(10 ** 6))) == np.float32(0.6)

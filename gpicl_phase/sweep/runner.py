@@ -71,6 +71,24 @@ def _spec_diff(old: str, new: str) -> str:
     return "\n".join(difflib.unified_diff(pretty(old), pretty(new), "store's spec", "this spec", lineterm="", n=1))
 
 
+def same_spec(stored: str, current: str) -> bool:
+    """True when two spec JSONs ask for the same runs.
+
+    A config field added to the package after the store was made counts as equal when the current spec
+    leaves it at its default, so upgrading gpicl-phase does not orphan finished stores.
+    """
+    from gpicl_phase.config import fields
+
+    old, new = json.loads(stored), json.loads(current)
+    defaults = {f.name: f.default for f in fields()}
+    for name in set(new.get("base", {})) - set(old.get("base", {})):
+        value = new["base"][name]
+        if name in defaults and value == (list(defaults[name]) if isinstance(defaults[name], tuple)
+                                          else defaults[name]):
+            del new["base"][name]
+    return old == new
+
+
 def open_or_create(spec: SweepSpec, path: str, *, max_pack: int | None) -> dict:
     """Creates the store for ``spec``, or checks that an existing one was made from the same spec.
 
@@ -80,7 +98,7 @@ def open_or_create(spec: SweepSpec, path: str, *, max_pack: int | None) -> dict:
 
     if Path(path).exists():
         attrs = store.store_attrs(path)
-        if attrs.get("spec") != spec.to_json():
+        if not same_spec(attrs.get("spec", "{}"), spec.to_json()):
             raise SweepError(
                 f"{path} was made from a different sweep spec; refusing to mix results.\n"
                 f"{_spec_diff(attrs.get('spec', '{}'), spec.to_json())}\n"
