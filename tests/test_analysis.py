@@ -294,3 +294,18 @@ def test_no_jax_import():
             assert not any(m == "jax" or m.startswith("jax.") for m in modules), f"{name} imports {modules}"
             todo += [m for m in modules if m.startswith("gpicl_phase")]
     assert {"gpicl_phase.analysis.report", "gpicl_phase.store"} <= seen
+
+
+def test_a_swept_number_of_classes_sets_each_runs_plateau_band():
+    """K can vary across the grid (a num_classes axis or a preset's cfg_num_classes): ln K is per run."""
+    from gpicl_phase.analysis import classify, plateaus
+    from gpicl_phase.testing import synthetic_store
+
+    ds = synthetic_store(d_models=(16, 32), num_tasks=(1, 4), seeds=(0,))
+    # The planted losses end near 0.7, below 0.9 ln 10 = 2.07; with K = 2 for d_model=16 the band is
+    # 0.9 ln 2 = 0.62, so those runs never leave it, while d_model=32 keeps the store's K = 10.
+    k = ds.assign_coords(cfg_num_classes=("d_model", [2, 10]))
+    before, after = plateaus(ds), plateaus(k)
+    assert bool(after.censored.sel(d_model=16).all()) and not bool(before.censored.sel(d_model=16).any())
+    np.testing.assert_array_equal(after.plateau_steps.sel(d_model=32), before.plateau_steps.sel(d_model=32))
+    assert (classify(k).sel(d_model=16) == "failed").all()

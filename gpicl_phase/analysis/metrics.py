@@ -23,6 +23,17 @@ def num_classes(ds: xr.Dataset) -> int:
     return int(ds.attrs.get("num_classes", 10))
 
 
+def classes_per_run(ds: xr.Dataset) -> xr.DataArray:
+    """K per run (over the axis dims): from a swept `num_classes` axis or a preset's `cfg_num_classes`
+    coordinate when the sweep varies it, else the store's attribute."""
+    dims = axis_dims(ds)
+    template = xr.zeros_like(ds["status"], dtype=np.int64)
+    for name in ("num_classes", "cfg_num_classes"):
+        if name in ds.coords and set(ds[name].dims) <= set(dims):
+            return (template + ds[name].astype(np.int64)).transpose(*dims).rename("num_classes")
+    return (template + num_classes(ds)).rename("num_classes")
+
+
 def usable(ds: xr.Dataset) -> xr.DataArray:
     """Runs whose numbers may be classified and aggregated: finished, never diverged."""
     return (ds["status"] == STATUS["done"]) & (ds["diverged_step"] < 0)
@@ -69,6 +80,7 @@ def run_metrics(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
             "acc_at": ([*by_stream, "at_position"], acc_SP[..., at]),
             "final_loss": (dims, _last_finite(ds["train_loss"].transpose(*dims, "log_step").values)),
             **{name: ds[name].variable for name in RUN_VARIABLES},
+            "num_classes": classes_per_run(ds).variable,
         },
         coords=axis_coords(ds, {"stream": ds["stream"].variable, "at_position": np.asarray(at, dtype=np.int64)}),
         attrs={

@@ -46,7 +46,7 @@ def classify(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.DataArray:
     recorded diverged_step) "diverged", runs that crashed (status "failed") "error".
     """
     m = run_metrics(ds, th)
-    phase = decide(*_inputs(m, ""), ln_k=np.log(m.attrs["num_classes"]), th=th)
+    phase = decide(*_inputs(m, ""), ln_k=np.log(m["num_classes"].values), th=th)
     phase = np.where(m["usable"].values, phase, _status_label(m["status"].values, m["diverged_step"].values))
     dims, attrs = m["status"].dims, {"phases": list(PHASES)}
     return xr.DataArray(phase, dims=dims, coords=axis_coords(m), name="phase", attrs=attrs)
@@ -61,7 +61,9 @@ def classify_cells(ds: xr.Dataset, th: Thresholds = Thresholds(), dim: str = "se
     """
     m = run_metrics(ds, th)
     agg = aggregate_seeds(m, th, dim=dim)
-    phase = decide(*_inputs(agg, "_mean"), ln_k=np.log(m.attrs["num_classes"]), th=th)
+    k = m["num_classes"].max(dim) if dim in m["num_classes"].dims else m["num_classes"]
+    k = k.transpose(*agg["n_usable"].dims).values  # K never varies with the seed
+    phase = decide(*_inputs(agg, "_mean"), ln_k=np.log(k), th=th)
 
     runs = classify(m, th)
     if dim not in runs.dims:

@@ -7,7 +7,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from gpicl_phase.analysis.metrics import axis_coords, axis_dims, num_classes, usable
+from gpicl_phase.analysis.metrics import axis_coords, axis_dims, classes_per_run, usable
 from gpicl_phase.analysis.thresholds import Thresholds
 
 
@@ -22,7 +22,8 @@ def plateaus(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
     dims = axis_dims(ds)
     loss = np.asarray(ds["train_loss"].transpose(*dims, "log_step").values, dtype=np.float64)
     steps = ds["log_step"].values.astype(np.float64)
-    cut = np.log(num_classes(ds)) * (1.0 - th.plateau_band)
+    k = classes_per_run(ds).transpose(*dims).values.astype(np.float64)
+    cut = np.log(k)[..., None] * (1.0 - th.plateau_band)  # per run: K may be swept
     finite = np.isfinite(loss)
     below = finite & (loss < cut)
     # "Stays below": every later logged value is below the band or missing (NaN gaps say nothing).
@@ -45,7 +46,7 @@ def plateaus(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
             "usable": usable(ds).variable,
         },
         coords=axis_coords(ds),
-        attrs={"plateau_loss_cut": cut, "thresholds": th.to_json()},
+        attrs={"plateau_loss_cut": float(np.max(cut)) if cut.size else float("nan"), "thresholds": th.to_json()},
     )
 
 

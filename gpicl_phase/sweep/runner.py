@@ -185,19 +185,21 @@ class _progress_bar:
         steps = sum(c.size * c.steps for c, _ in todo)
         self.bar = tqdm(total=steps, unit="step", unit_scale=True, disable=not enabled or not todo,
                         dynamic_ncols=True, file=sys.stderr)
-        self.eval_every = 1
-        self._chunk_steps = 0
+        self.eval_every, self._runs = 1, 1
+        self._chunk_steps = self._chunk_total = 0
         self._describe()
 
     def _describe(self):
         self.bar.set_description(f"cells {self.done_cells}/{self.total_cells}")
 
     def start_chunk(self, chunk: Chunk) -> None:
-        self.eval_every, self._chunk_steps = chunk.static.eval_every, 0
+        self.eval_every, self._chunk_steps, self._chunk_total = chunk.static.eval_every, 0, chunk.size * chunk.steps
+        self._runs = chunk.size
 
     def on_chunk(self, c) -> None:
-        # Called from inside the compiled program once per meta-test interval, for one or all packed runs.
-        n = int(np.size(c)) * self.eval_every
+        # Called from inside the compiled program once per meta-test interval; the interval index is not
+        # batched, so one call stands for every packed run.
+        n = min(self.eval_every * self._runs, self._chunk_total - self._chunk_steps)
         self._chunk_steps += n
         self.bar.update(n)
 
