@@ -97,14 +97,14 @@ def position_frame(ds: xr.Dataset, cell: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def loss_figure(df: pd.DataFrame, *, title: str = "", style: str = "screen") -> go.Figure:
-    """Training loss against step, one line per seed, with ln(10) (chance for 10 classes) marked."""
+def loss_figure(df: pd.DataFrame, *, title: str = "", style: str = "screen", num_classes: int = 10) -> go.Figure:
+    """Training loss against step, one line per seed, with ln K (the loss at chance, the plateau) marked."""
     fig = go.Figure()
     for i, (seed, g) in enumerate(df.groupby("seed", sort=True)):
         fig.add_trace(go.Scatter(x=g["step"], y=g["loss"], mode="lines", name=f"seed {seed}",
                                  line=dict(color=st.color(i), width=st.line_width(style))))
-    fig.add_hline(y=float(np.log(10)), line=dict(color="grey", dash="dot", width=1),
-                  annotation_text="ln 10", annotation_position="top right")
+    fig.add_hline(y=float(np.log(num_classes)), line=dict(color="grey", dash="dot", width=1),
+                  annotation_text=f"ln {num_classes}", annotation_position="top right")
     fig.update_layout(title=title or None, xaxis_title="step", yaxis_title="training loss")
     return st.apply_style(fig, style)
 
@@ -180,5 +180,6 @@ def build_loss(source: Source, query: dict, style: str = "screen") -> views.Buil
     """Training loss per seed for the selected cell, with the table it plots."""
     cell = resolve(source, query)["cell"]
     df = loss_frame(source.data, cell)
-    fig = loss_figure(df, title=f"Training loss<br><sup>{cell_title(source, cell)}</sup>", style=style)
+    fig = loss_figure(df, title=f"Training loss<br><sup>{cell_title(source, cell)}</sup>", style=style,
+                      num_classes=int(source.ds.attrs.get("num_classes", 10)))
     return views.Built(fig, df, "loss")

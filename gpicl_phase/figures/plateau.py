@@ -22,7 +22,7 @@ FIT_COLUMNS = ("value", "length_fit")
 
 
 def plateau_figure(curves: pd.DataFrame, escapes: pd.DataFrame, fit: pd.DataFrame | None, *, over: str,
-                   fit_text: str = "", style: str = "screen") -> go.Figure:
+                   fit_text: str = "", style: str = "screen", num_classes: int = 10) -> go.Figure:
     """Left: seed-mean loss per value of `over`, plateau escapes as markers. Right: length vs `over`, fit line."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss (seed mean)", f"plateau length vs {over}"),
                         horizontal_spacing=0.12)
@@ -41,7 +41,7 @@ def plateau_figure(curves: pd.DataFrame, escapes: pd.DataFrame, fit: pd.DataFram
                 customdata=np.stack([e["seed"].astype(str), e["length"]], -1),
                 hovertemplate=f"{lab}, seed %{{customdata[0]}}<br>escape at step %{{x}}"
                               "<br>plateau length %{customdata[1]}<extra></extra>"), row=1, col=1)
-    fig.add_hline(y=float(np.log(10)), line=dict(color="grey", dash="dot", width=1), row=1, col=1)
+    fig.add_hline(y=float(np.log(num_classes)), line=dict(color="grey", dash="dot", width=1), row=1, col=1)
     pts = escapes[np.isfinite(escapes["length"]) & (escapes["length"] > 0)] if len(escapes) else escapes
     numeric = len(pts) and pd.api.types.is_numeric_dtype(pts["value"])
     if len(pts):
@@ -150,7 +150,8 @@ def build(source: Source, query: dict, style: str = "screen") -> views.Built:
     source.check_finished()
     sel = resolve(source, query)
     curves, escapes, fit, text = tables(source, sel)
-    fig = plateau_figure(curves, escapes, fit, over=sel["over"], fit_text=text, style=style)
+    fig = plateau_figure(curves, escapes, fit, over=sel["over"], fit_text=text, style=style,
+                         num_classes=int(source.ds.attrs.get("num_classes", 10)))
     fixed = ", ".join(ax.label(a, v) for a, v in sel["fixed"].items())
     fig.update_layout(title=f"Loss plateaus in {source.name}" + (f" ({fixed})" if fixed else ""))
     data = pd.concat([curves.assign(part="curve"), escapes.assign(part="escape"), fit.assign(part="fit")],
