@@ -116,7 +116,11 @@ def cmd_app(args) -> int:
 
 
 def cmd_export(args) -> int:
-    """Static figures and the CSV of the data plotted."""
+    """Static figures and the CSV of the data plotted; with --paper, the paper's whole figure set."""
+    if args.paper:
+        from gpicl_phase.figures.paper import export_paper_main
+
+        return export_paper_main(args.stores, args.out, args.format, args.style)
     from gpicl_phase.figures.export import export_main
 
     return export_main(args.stores, args.figure, args.format, args.out, args.style)
@@ -212,6 +216,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="svg", choices=("svg", "pdf", "png"))
     e.add_argument("--out", default="figures", help="output directory")
     e.add_argument("--style", default="paper", help="figure style (paper or screen)")
+    e.add_argument("--paper", action="store_true",
+                   help="write the paper's set from whichever stores can make each item: Fig. 2, 3, 4, Table 1 "
+                        "(CSV + LaTeX), plateau and state-size figures; says why an item could not be made "
+                        "(--figure is ignored; docs/paper_figures.md)")
     e.set_defaults(func=cmd_export)
 
     d = sub.add_parser("data", help="fetch or list datasets")

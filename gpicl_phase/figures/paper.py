@@ -1,0 +1,494 @@
+"""The paper's figure set from whatever stores are given: Fig. 2, 3, 4, Table 1, loss plateaus and state size.
+
+Pure functions, Source in, plotly figure / pandas table out (no JAX); `export_paper` adds the file writing.
+Each maker raises StoreProblem with a reason naming the store when that store cannot make the item.
+
+    fig2(source, query=None, style="paper") -> Built     seen and unseen accuracy vs num_tasks, a line per size
+    fig3(source, query=None, style="paper") -> Built     accuracy vs examples seen, unseen tasks and datasets,
+                                                         at the cell with the most tasks (or query's cell)
+    fig4(source, query=None, style="paper") -> Built     in-context improvement vs num_tasks, phase bands
+    table1(source, query=None) -> DataFrame              accuracy (%) at the last position, method x dataset
+    table1_latex(df, caption="") -> str                  that table as a LaTeX tabular
+    plateau_figures(source, query=None, style="paper") -> [(suffix, Built)]   one per categorical axis value
+    statesize(source, query=None, style="paper") -> Built
+    paper_set(sources, query=None, style="paper") -> PaperSet(made, missing)
+    export_paper(paths, out, fmt="svg", style="paper", *, query=None, thresholds=None) -> (paths, lines)
+    export_paper_main(paths, out, fmt="svg", style="paper") -> int
+
+`query` in `paper_set`/`export_paper` maps an item name (ITEMS) to that item's selections, the same as the
+app's URL keys, e.g. {"fig3": {"num_tasks": "65536"}, "plateau": {"over": "batch_size"}}.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from gpicl_phase.analysis import Thresholds
+from gpicl_phase.analysis.seeds import nan_stats
+from gpicl_phase.figures import axes as ax
+from gpicl_phase.figures import detail, improvement
+from gpicl_phase.figures import plateau as plateau_view
+from gpicl_phase.figures import style as st
+from gpicl_phase.figures.catalog import build
+from gpicl_phase.figures.export import FORMATS, ExportError, render
+from gpicl_phase.figures.source import Source, StoreProblem, load_source
+from gpicl_phase.figures.views import Built
+
+DATASET_NAMES = {"mnist": "MNIST", "mnist10k": "MNIST-10k", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST",
+                 "random": "Random", "cifar10": "CIFAR10", "svhn": "SVHN"}
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def _streams(source: Source) -> list[str]:
+    return [str(s) for s in source.ds["stream"].values]
+
+
+def _base_config(source: Source) -> dict:
+    try:
+        return dict(json.loads(source.ds.attrs.get("base_config") or "{}"))
+    except (TypeError, ValueError):
+        return {}
+
+
+def _swept(source: Source) -> str:
+    return ", ".join(ax.sweep_axes(source.ds)) or "nothing"
+
+
+def require_tasks(source: Source, item: str) -> None:
+    """StoreProblem unless the store sweeps at least two numbers of tasks."""
+    if ax.TASKS not in ax.cell_axes(source.ds):
+        raise StoreProblem(f"{source.name} sweeps {_swept(source)} but no num_tasks axis")
+    if source.ds.sizes[ax.TASKS] < 2:
+        raise StoreProblem(f"{source.name} has one num_tasks value; {item} needs two or more")
+
+
+def categorical_axes(source: Source) -> list[str]:
+    """Cell axes whose values are labels (preset axes such as model_size, method, arch)."""
+    return [a for a in ax.cell_axes(source.ds) if source.ds[a].dtype.kind in "US"]
+
+
+def model_axes(source: Source) -> list[str]:
+    """Label axes whose values are models: presets that set `model` (a cfg_model coordinate), or arch/model."""
+    coord = source.ds.coords.get("cfg_model")
+    return [a for a in categorical_axes(source)
+            if a in ("arch", "model") or (coord is not None and coord.dims == (a,) and len(set(coord.values)) > 1)]
+
+
+def series_axis(source: Source, query: dict, free: tuple = (ax.TASKS,)) -> str | None:
+    """The axis drawn as one line each: query["series"], else a label axis, else the model-size axis."""
+    axes = [a for a in ax.cell_axes(source.ds) if a not in free]
+    if query.get("series") in axes:
+        return query["series"]
+    labels = [a for a in categorical_axes(source) if a in axes]
+    return labels[0] if labels else ax.default_y(source.ds) if axes else None
+
+
+def model_of(source: Source, axis: str | None) -> dict:
+    """Model kind per value of axis (from its cfg_model coordinate, else the base config)."""
+    default = str(_base_config(source).get("model", "model"))
+    if axis is None:
+        return {None: default}
+    coord = source.ds.coords.get("cfg_model")
+    values = ax.sorted_values(source.ds, axis)
+    if coord is not None and coord.dims == (axis,):
+        return {v: str(coord.sel({axis: v}).item()) for v in values}
+    return dict.fromkeys(values, default)
+
+
+def _best_cell(source: Source, query: dict) -> dict:
+    """Every cell axis: from the query, num_tasks at its largest, the rest from the best unseen-accuracy cell."""
+    q = dict(query)
+    if ax.TASKS in ax.cell_axes(source.ds) and ax.TASKS not in q:
+        q[ax.TASKS] = ax.sorted_values(source.ds, ax.TASKS)[-1]
+    return detail.resolve(source, q)["cell"]
+
+
+def _chance(fig: go.Figure, source: Source, **where) -> None:
+    k = int(source.ds.attrs.get("num_classes", 10))
+    fig.add_hline(y=1 / k, line=dict(color="grey", dash="dot", width=1), **where)
+
+
+def _fixed_text(fixed: dict) -> str:
+    return f" ({', '.join(ax.label(a, v) for a, v in fixed.items())})" if fixed else ""
+
+
+# --- Fig. 2: accuracy vs number of tasks, one line per model size / architecture -------------------------
+
+
+def fig2_frame(source: Source, query: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """Seed-aggregated accuracy (last positions) on seen and unseen tasks per series and num_tasks; the fixed axes."""
+    query = dict(query or {})
+    source.check_finished()
+    require_tasks(source, "Fig. 2")
+    missing = [s for s in ("seen", "unseen") if s not in _streams(source)]
+    if missing:
+        raise StoreProblem(f"{source.name} has no {' or '.join(missing)} stream")
+    series = series_axis(source, query)
+    fixed = ax.fixed_selection(source.ds, tuple(a for a in (ax.TASKS, series) if a), query)
+    agg = source.agg.sel(fixed)
+    kinds = model_of(source, series)
+    frames = []
+    for stream in ("seen", "unseen"):
+        parts = {k: agg[f"acc_last_{k}"].sel(stream=stream, drop=True) for k in ("mean", "std", "n")}
+        df = pd.DataFrame({k: v.to_series() for k, v in parts.items()}).reset_index()
+        df["series"] = df[series].map(ax.fmt) if series else "all"
+        df["model"] = df[series].map(kinds) if series else kinds[None]
+        frames.append(df.assign(stream=stream))
+    df = pd.concat(frames, ignore_index=True)
+    df["x"] = np.log2(df[ax.TASKS].astype(float))
+    df = df[np.isfinite(df["mean"])].reset_index(drop=True)
+    if df.empty:
+        raise StoreProblem(f"{source.name} has no usable (finished, not diverged) runs at{_fixed_text(fixed) or ' all'}")
+    cols = ["series", "model", "stream", ax.TASKS, "x", "mean", "std", "n"]
+    return df[cols], {"series": series, "fixed": fixed}
+
+
+def fig2(source: Source, query: dict | None = None, style: str = "paper") -> Built:
+    """Paper Fig. 2: seen (left) and unseen (right) accuracy vs number of tasks; dash style marks the model kind."""
+    df, sel = fig2_frame(source, query)
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=("seen tasks", "unseen tasks"))
+    kinds = list(dict.fromkeys(df["model"]))
+    numeric = sel["series"] is not None and sel["series"] not in categorical_axes(source)
+    per_kind: dict[str, int] = {}
+    for name, g in df.groupby("series", sort=False):
+        kind = g["model"].iloc[0]
+        i = per_kind[kind] = per_kind.get(kind, -1) + 1
+        line = dict(color=st.color(i), width=st.line_width(style), dash=DASHES[kinds.index(kind) % len(DASHES)])
+        label = ax.label(sel["series"], name) if numeric else str(name)
+        for col, stream in ((1, "seen"), (2, "unseen")):
+            s = g[g["stream"] == stream].sort_values("x")
+            fig.add_trace(go.Scatter(
+                x=s["x"], y=s["mean"], mode="lines+markers", name=label, legendgroup=label, showlegend=col == 1,
+                line=line, marker=dict(size=st.marker_size(style), color=line["color"]),
+                error_y=dict(type="data", array=s["std"], visible=True, thickness=1),
+                customdata=s[[ax.TASKS, "n"]].to_numpy(),
+                hovertemplate=f"{label}, {stream}<br>tasks %{{customdata[0]}}<br>accuracy %{{y:.3f}}"
+                              " (n=%{customdata[1]})<extra></extra>"), row=1, col=col)
+    for col in (1, 2):
+        _chance(fig, source, row=1, col=col)
+        fig.update_xaxes(title_text="number of tasks", **st.log2_ticks(df["x"]), row=1, col=col)
+    fig.update_yaxes(title_text="accuracy (last positions)", range=[0, 1.02], row=1, col=1)
+    st.apply_style(fig, style, cols=2)
+    fig.update_layout(title=f"Fig. 2: accuracy vs number of tasks in {source.name}" + _fixed_text(sel["fixed"]))
+    return Built(fig, df, "fig2")
+
+
+# --- Fig. 3 and Fig. 4: reuse the in-context and improvement views, on the paper's streams ----------------
+
+
+def fig3(source: Source, query: dict | None = None, style: str = "paper") -> Built:
+    """Paper Fig. 3: accuracy vs examples seen on unseen tasks and unseen datasets, for one cell."""
+    source.check_finished()
+    streams = [s for s in _streams(source) if s == "unseen" or s.startswith("unseen:")]
+    if "unseen" not in streams or source.ds.sizes["position"] < 2:
+        raise StoreProblem(f"{source.name} has no unseen-task stream with two or more positions")
+    cell = _best_cell(source, dict(query or {}))
+    df = detail.position_frame(source.data, cell)
+    df = df[df["stream"].isin(streams)].reset_index(drop=True)
+    title = f"Fig. 3: meta-test accuracy vs examples seen<br><sup>{detail.cell_title(source, cell)}</sup>"
+    fig = detail.position_figure(df, title=title, style=style)
+    _chance(fig, source)
+    return Built(fig, df.assign(**{a: v for a, v in cell.items()}), "fig3")
+
+
+def fig4(source: Source, query: dict | None = None, style: str = "paper") -> Built:
+    """Paper Fig. 4: last-minus-first accuracy vs number of tasks on seen, unseen and unseen-dataset streams."""
+    source.check_finished()
+    require_tasks(source, "Fig. 4")
+    q = dict(query or {})
+    others = [a for a in ax.cell_axes(source.ds) if a != ax.TASKS and a not in q]
+    if others:  # the paper draws its best model; pick the cell with the best unseen accuracy
+        best = _best_cell(source, q)
+        q.update({a: best[a] for a in others})
+    sel = improvement.resolve(source, q)
+    lines, bands = improvement.tables(source, sel)
+    lines = lines[lines["stream"] != "base"].reset_index(drop=True)
+    title = f"Fig. 4: in-context improvement in {source.name}" + _fixed_text(sel["fixed"])
+    fig = improvement.improvement_figure(lines, bands, title=title, style=style)
+    data = pd.concat([lines.assign(part="line"), bands.assign(part="band")], ignore_index=True)
+    return Built(fig, data, "fig4")
+
+
+# --- Table 1: accuracy at the last position per method and dataset ---------------------------------------
+
+
+def table1(source: Source, query: dict | None = None) -> pd.DataFrame:
+    """One row per method (a label axis of models): accuracy in % at the last position, mean and std over usable seeds.
+
+    Columns: method, model, n (usable seeds), then per dataset `<name>` and `<name> std`; the first dataset
+    column is unseen tasks of the meta-training dataset, the others the `unseen:<dataset>` streams.
+    """
+    query = dict(query or {})
+    source.check_finished()
+    models = model_axes(source)
+    row_axis = query.get("rows") if query.get("rows") in ax.cell_axes(source.ds) else (models[0] if models else None)
+    if row_axis is None:
+        raise StoreProblem(f"{source.name} sweeps {_swept(source)} but no axis of models "
+                           "(a preset axis whose labels set `model`, e.g. [axes.learner])")
+    q = dict(query)
+    if ax.TASKS in ax.cell_axes(source.ds) and ax.TASKS not in q:
+        q[ax.TASKS] = ax.sorted_values(source.ds, ax.TASKS)[-1]
+    fixed = ax.fixed_selection(source.ds, (row_axis,), q)
+    step = source.metrics.attrs["eval_step"]
+    acc = source.data["eval_acc"].sel(eval_step=step).isel(position=-1).sel(fixed)
+    acc = acc.where(source.metrics["usable"].sel(fixed))
+    dataset = str(_base_config(source).get("dataset", "training set"))
+    streams = ["unseen", *(s for s in _streams(source) if s.startswith("unseen:"))]
+    names: dict[str, str] = {}
+    for s in streams:
+        key = s.split(":", 1)[1] if ":" in s else dataset
+        name = DATASET_NAMES.get(key, key)
+        names[s] = name if name not in names.values() else s  # e.g. unseen:mnist beside unseen MNIST tasks
+    kinds = model_of(source, row_axis)
+    rows = []
+    for v in ax.sorted_values(source.ds, row_axis):
+        a = acc.sel({row_axis: v})
+        dims = [ax.SEED] if ax.SEED in a.dims else []
+        row = {"method": ax.fmt(v), "model": kinds[v]}
+        for s in streams:
+            x = a.sel(stream=s).transpose(*dims).values.astype(float).reshape(-1)
+            stats = nan_stats(x, 0, source.th.ci_level)
+            row[names[s]] = 100 * float(stats["mean"])
+            row[f"{names[s]} std"] = 100 * float(stats["std"])
+            row["n"] = max(row.get("n", 0), int(stats["n"]))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df = df[["method", "model", "n", *(c for s in streams for c in (names[s], f"{names[s]} std"))]]
+    df.attrs = {"store": source.name, "dataset": dataset, "position": int(source.ds["position"].values[-1]),
+                "eval_step": int(step), "fixed": {k: ax.fmt(v) for k, v in fixed.items()}}
+    return df
+
+
+_LATEX = str.maketrans({c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\^{}",
+                                                              "\\": r"\textbackslash{}"})
+
+
+def latex_escape(text: str) -> str:
+    """Text safe inside a LaTeX tabular cell."""
+    return str(text).translate(_LATEX)
+
+
+def table1_latex(df: pd.DataFrame, caption: str = "") -> str:
+    """The Table 1 frame as a LaTeX tabular: one row per method, 'mean $\\pm$ std' where seeds > 1."""
+    datasets = [c for c in df.columns if c not in ("method", "model", "n") and not c.endswith(" std")]
+    lines = [f"% {caption}" if caption else "% Table 1", r"\begin{tabular}{l" + "r" * len(datasets) + "}",
+             r"\hline", " & ".join(["Method", *map(latex_escape, datasets)]) + r" \\", r"\hline"]
+    for r in df.itertuples(index=False):
+        rec = dict(zip(df.columns, r))
+        cells = [latex_escape(rec["method"])]
+        for d in datasets:
+            mean, std = rec[d], rec[f"{d} std"]
+            cell = "--" if not math.isfinite(mean) else f"{mean:.2f}"
+            if math.isfinite(mean) and math.isfinite(std):
+                cell += rf" $\pm$ {std:.2f}"
+            cells.append(cell)
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\hline", r"\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def table1_caption(df: pd.DataFrame) -> str:
+    """What the numbers in a Table 1 frame are."""
+    a = df.attrs
+    fixed = ", ".join(f"{k}={v}" for k, v in a.get("fixed", {}).items())
+    return (f"Table 1 from {a.get('store')}: accuracy (%) at position {a.get('position')} (examples seen), "
+            f"eval step {a.get('eval_step')}; meta-trained on {a.get('dataset')}, first column its unseen tasks; "
+            f"mean $\\pm$ std over usable seeds" + (f"; {fixed}" if fixed else ""))
+
+
+# --- plateaus and state size: the existing views ---------------------------------------------------------
+
+
+def plateau_figures(source: Source, query: dict | None = None, style: str = "paper") -> list[tuple[str, Built]]:
+    """The plateau view over the store's intervention axis, one figure per value of each other label axis."""
+    query = dict(query or {})
+    source.check_finished()
+    over = plateau_view.resolve(source, query)["over"]
+    if over not in plateau_view.OVER_AXES or source.ds.sizes[over] < 2:
+        raise StoreProblem(f"{source.name} sweeps {_swept(source)} but none of the plateau interventions "
+                           f"({', '.join(plateau_view.OVER_AXES)}) with two or more values")
+    split = [a for a in categorical_axes(source) if a != over and a not in query]
+    combos = pd.MultiIndex.from_product([ax.sorted_values(source.ds, a) for a in split]) if split else [()]
+    out = []
+    k = int(source.ds.attrs.get("num_classes", 10))
+    for combo in combos:
+        combo = combo if isinstance(combo, tuple) else (combo,)
+        q = query | {"over": over} | dict(zip(split, combo, strict=True))
+        built = build("plateau", source, q, style)
+        if k != 10:  # the shared view marks ln 10; the plateau sits at ln K
+            built.figure.update_shapes(y0=math.log(k), y1=math.log(k),
+                                       selector=lambda s: s.y0 is not None and abs(s.y0 - math.log(10)) < 1e-9)
+        suffix = "".join(f"_{a}-{v}" for a, v in zip(split, combo, strict=True))
+        out.append((suffix, Built(built.figure, built.data, "plateau")))
+    return out
+
+
+def statesize(source: Source, query: dict | None = None, style: str = "paper") -> Built:
+    """The state-size view, when the store's models have two or more different (nonzero) state sizes."""
+    source.check_finished()
+    sizes = source.agg["state_size_mean"].values
+    distinct = sorted({int(s) for s in np.ravel(sizes) if np.isfinite(s) and s > 0})
+    if len(distinct) < 2:
+        raise StoreProblem(f"{source.name}: its finished models have {len(distinct)} distinct nonzero state "
+                           "size(s); the state-size plot needs two or more (e.g. sweeps/state_size.toml)")
+    built = build("statesize", source, dict(query or {}), style)
+    return Built(built.figure, built.data, "statesize")
+
+
+# --- the set: which store makes which item --------------------------------------------------------------
+
+
+def _has_tasks(source: Source) -> bool:
+    return ax.TASKS in ax.cell_axes(source.ds) and source.ds.sizes[ax.TASKS] > 1
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item of the paper's set: its title, its maker, and which stores it prefers (higher is better)."""
+
+    title: str
+    make: Callable[[Source, dict, str], list[tuple[str, Built]]]
+    prefer: Callable[[Source], int] = lambda s: 0
+
+
+ITEMS: dict[str, Item] = {
+    "fig2": Item("Fig. 2", lambda s, q, style: [("", fig2(s, q, style))]),
+    # The paper reads Fig. 3 off a run trained on many tasks; Table 1 compares methods at one task count.
+    "fig3": Item("Fig. 3", lambda s, q, style: [("", fig3(s, q, style))], prefer=lambda s: int(_has_tasks(s))),
+    "fig4": Item("Fig. 4", lambda s, q, style: [("", fig4(s, q, style))]),
+    "table1": Item("Table 1", lambda s, q, style: [("", Built(go.Figure(), table1(s, q), "table1"))],
+                   prefer=lambda s: int(not _has_tasks(s))),
+    "plateau": Item("Plateau", plateau_figures),
+    "statesize": Item("State size", lambda s, q, style: [("", statesize(s, q, style))]),
+}
+
+
+@dataclass(frozen=True)
+class Made:
+    """One output: file stem, the figure (None for tables), the data written as CSV, LaTeX for tables."""
+
+    item: str
+    store: str
+    stem: str
+    figure: go.Figure | None
+    data: pd.DataFrame
+    latex: str = ""
+
+
+@dataclass(frozen=True)
+class PaperSet:
+    """What `paper_set` made, and for each item it could not make, why (one reason per store)."""
+
+    made: list[Made] = field(default_factory=list)
+    missing: dict[str, list[str]] = field(default_factory=dict)
+
+    def report(self) -> list[str]:
+        """One line per item: the stems made, or 'not made' and the reasons."""
+        lines = []
+        for name, item in ITEMS.items():
+            stems = [m.stem for m in self.made if m.item == name]
+            if stems:
+                lines.append(f"{item.title}: {', '.join(stems)}")
+            else:
+                lines.append(f"{item.title}: not made: " + "; ".join(self.missing.get(name, ["no stores"])))
+        return lines
+
+
+def paper_set(sources: Sequence[Source], query: dict | None = None, style: str = "paper") -> PaperSet:
+    """Every item from every store that can make it (for Fig. 3 and Table 1, only the stores they prefer)."""
+    query = query or {}
+    made, missing = [], {}
+    for name, item in ITEMS.items():
+        got, reasons = [], []
+        ranked = sorted(sources, key=item.prefer, reverse=True)
+        for source in ranked:
+            if got and item.prefer(source) < item.prefer(got[0][0]):
+                break
+            try:
+                got += [(source, suffix, b) for suffix, b in item.make(source, dict(query.get(name, {})), style)]
+            except StoreProblem as err:
+                reasons.append(str(err))
+        if not got:
+            missing[name] = reasons
+        for source, suffix, b in got:
+            stem = re.sub(r"[^\w.=-]+", "-", f"{name}_{source.name}{suffix}")  # labels may hold any character
+            if name == "table1":
+                made.append(Made(name, source.name, stem, None, b.data, table1_latex(b.data, table1_caption(b.data))))
+            else:
+                made.append(Made(name, source.name, stem, b.figure, b.data))
+    return PaperSet(made, missing)
+
+
+def _unique_names(sources: list[Source]) -> list[Source]:
+    seen: dict[str, int] = {}
+    for s in sources:
+        n = seen[s.name] = seen.get(s.name, 0) + 1
+        if n > 1:
+            s.name = f"{s.name}{n}"
+    return sources
+
+
+def export_paper(paths: Sequence[str], out: str | Path, fmt: str = "svg", style: str = "paper", *,
+                 query: dict | None = None, thresholds: Thresholds | None = None) -> tuple[list[Path], list[str]]:
+    """Write the paper's set for the stores into out: figures as fmt, each with its CSV; Table 1 as CSV and .tex.
+
+    Returns (paths written, report lines). Tables and CSVs are written before the figures are rendered, so a
+    missing Chromium (ExportError, raised after them) still leaves the tables.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    st.check_style(style)
+    sources = _unique_names([load_source(p, th=thresholds) for p in paths])
+    result = paper_set(sources, query, style)
+    lines = result.report()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for m in result.made:
+        csv = out / f"{m.stem}.csv"
+        csv.write_text(m.data.to_csv(index=False))
+        written.append(csv)
+        if m.latex:
+            (out / f"{m.stem}.tex").write_text(m.latex)
+            written.append(out / f"{m.stem}.tex")
+    (out / "paper_export.txt").write_text("\n".join(lines) + "\n")
+    figures = [m for m in result.made if m.figure is not None]
+    if figures:
+        try:
+            images = render([m.figure for m in figures], fmt)
+        except ExportError as err:
+            raise ExportError(f"{err} The tables and CSVs were written to {out}; the figures were not.") from None
+        for m, image in zip(figures, images, strict=True):
+            (out / f"{m.stem}.{fmt}").write_bytes(image)
+            written.append(out / f"{m.stem}.{fmt}")
+    return written, lines
+
+
+def export_paper_main(paths: Sequence[str], out: str, fmt: str = "svg", style: str = "paper") -> int:
+    """CLI entry of `export --paper`: 0 when anything was made, 2 with a reason otherwise (or without Chromium)."""
+    try:
+        written, lines = export_paper(paths, out, fmt, style)
+    except (ExportError, StoreProblem) as err:
+        print(f"gpicl-phase export --paper: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    if not written:
+        print("gpicl-phase export --paper: nothing could be made from these stores", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files into {out} (list: {Path(out) / 'paper_export.txt'})")
+    return 0
