@@ -325,14 +325,10 @@ def plateau_figures(source: Source, query: dict | None = None, style: str = "pap
     split = [a for a in categorical_axes(source) if a != over and a not in query]
     combos = pd.MultiIndex.from_product([ax.sorted_values(source.ds, a) for a in split]) if split else [()]
     out = []
-    k = int(source.ds.attrs.get("num_classes", 10))
     for combo in combos:
         combo = combo if isinstance(combo, tuple) else (combo,)
         q = query | {"over": over} | dict(zip(split, combo, strict=True))
-        built = build("plateau", source, q, style)
-        if k != 10:  # the shared view marks ln 10; the plateau sits at ln K
-            built.figure.update_shapes(y0=math.log(k), y1=math.log(k),
-                                       selector=lambda s: s.y0 is not None and abs(s.y0 - math.log(10)) < 1e-9)
+        built = build("plateau", source, q, style)  # marks the plateau at the store's ln K
         suffix = "".join(f"_{a}-{v}" for a, v in zip(split, combo, strict=True))
         out.append((suffix, Built(built.figure, built.data, "plateau")))
     return out
