@@ -1,52 +1,13 @@
-"""The outer-product LSTM and the online SGD learner: the common contract, causality, and their promises."""
+"""The outer-product LSTM and the online SGD learner: their formulas and their promises."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-import pytest
 
 from gpicl_phase import models, tasks
-from gpicl_phase.models.layers import param_count
 
-KINDS = ["oplstm", "sgd"]
-
-
-def _inputs(cfg, key=0):
-    toks = jax.random.normal(jax.random.key(key), (3, cfg.seq_len, models.token_dim(cfg)))
-    y = jax.random.randint(jax.random.key(key + 1), (3, cfg.seq_len), 0, cfg.num_classes)
-    return toks, y
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_contract(kind, tiny_cfg):
-    cfg = tiny_cfg.replace(model=kind)
-    params = models.init(cfg, jax.random.key(0))
-    toks, y = _inputs(cfg)
-    assert models.apply(cfg, params, toks).shape == (3, cfg.seq_len, cfg.num_classes)
-
-    def loss(p):
-        return optax.softmax_cross_entropy_with_integer_labels(models.apply(cfg, p, toks), y).mean()
-
-    value, grads = jax.value_and_grad(loss)(params)
-    assert np.isfinite(float(value))
-    assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(grads))
-    assert any(float(jnp.abs(g).sum()) > 0 for g in jax.tree_util.tree_leaves(grads))
-    assert models.count_params(cfg) == param_count(params) > 0
-    assert isinstance(models.state_size(cfg), int)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_causal(kind, tiny_cfg):
-    """Changing the token at t leaves every prediction before t unchanged, and changes some after."""
-    cfg = tiny_cfg.replace(model=kind)
-    params = models.init(cfg, jax.random.key(0))
-    toks, _ = _inputs(cfg)
-    t = 5
-    changed = toks.at[:, t].add(3.0)
-    a, b = models.apply(cfg, params, toks), models.apply(cfg, params, changed)
-    np.testing.assert_allclose(a[:, :t], b[:, :t], atol=1e-6)
-    assert not np.allclose(a[:, t:], b[:, t:], atol=1e-4)
+# The common contract and causality of both models are tested in test_models.py, which covers every model
+# of the registry.
 
 
 def test_state_sizes_and_param_counts_follow_the_formulas(tiny_cfg):
