@@ -7,10 +7,12 @@
   mask / softmax / einsum against ``scaled_dot_product_attention``) and the MLP.
 - ``compile``: compile seconds of the pieces of the engine's program: one batch, one step, the whole run,
   and the whole run packed 4 wide.
+- ``rng``: Gaussian numbers per second, the cost behind a fresh projection per sequence: ``jax.random.normal``
+  with threefry and rbg keys, raw bits, and ``torch.randn``.
 
 Not part of ``make bench``.
 
-    python benchmarks/proposals.py [--nm 256] [--batch 128] [--out FILE]
+    python benchmarks/proposals.py [--nm 256] [--batch 128] [--sections unroll,parts,compile,rng] [--out FILE]
 """
 
 from __future__ import annotations
@@ -155,16 +157,42 @@ def compile_parts(cfg) -> list[dict]:
     return rows
 
 
+def rng(repeats: int, shape=(128, 196, 196)) -> list[dict]:
+    """Normals per second for one B=128 batch of 14x14 projection matrices."""
+    import jax
+
+    units = {}
+    for impl in ("threefry2x32", "rbg"):
+        key = jax.random.key(0, impl=impl)
+        normal = jax.jit(lambda k: jax.random.normal(k, shape).sum())
+        bits = jax.jit(lambda k: jax.random.bits(k, shape).sum())
+        units[f"jax normal ({impl})"] = lambda f=normal, k=key: jax.block_until_ready(f(k))
+        units[f"jax bits ({impl})"] = lambda f=bits, k=key: jax.block_until_ready(f(k))
+    if common.has_torch():
+        import torch
+
+        gen = torch.Generator().manual_seed(0)
+        units["torch randn"] = lambda: torch.randn(*shape, generator=gen).sum()
+    times = interleaved(units, repeats)
+    n = int(np.prod(shape))
+    return [timed_row(BENCH, f"{n:,} numbers", name, t, per=n / 1e6, rate=True, unit="M/s")
+            for name, t in times.items()]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nm", type=int, default=256)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--sections", default="unroll,parts,compile,rng", help="which sections to run")
     p.add_argument("--out", help="also save rows as JSON here")
     a = p.parse_args()
     cfg = common.bench_config(d_model=a.nm, batch_size=a.batch, steps=1, eval_every=1)
     small = common.bench_config(d_model=64, batch_size=32, steps=1, eval_every=1)
-    rows = unroll(cfg, a.repeats) + unroll(small, a.repeats) + parts(cfg, a.repeats) + compile_parts(cfg)
+    sections = {"unroll": lambda: unroll(cfg, a.repeats) + unroll(small, a.repeats),
+                "parts": lambda: parts(cfg, a.repeats), "compile": lambda: compile_parts(cfg),
+                "rng": lambda: rng(a.repeats)}
+    rows = [r for name in a.sections.split(",") for r in sections[name.strip()]()]
     common.report(rows, a.out)
 
 
