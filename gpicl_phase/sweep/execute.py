@@ -68,9 +68,14 @@ def device_name() -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def packed(static: RunConfig):
-    """``jit(vmap(train))`` over a leading run axis of hyper-parameters and keys, cached per static config."""
-    train = make_train(static, on_chunk=_notify)
+def packed(static: RunConfig, progress: bool = False):
+    """``jit(vmap(train))`` over a leading run axis of hyper-parameters and keys, cached per static config.
+
+    With ``progress`` the program calls back to the host after each meta-test interval. JAX never puts a
+    program with host callbacks in its persistent compilation cache, so quiet sweeps and Dask workers
+    (which report progress per chunk instead) compile without one and are cached.
+    """
+    train = make_train(static, on_chunk=_notify if progress else None)
     return jax.jit(jax.vmap(lambda data, hp, key: train(data, hp, key=key), in_axes=(None, 0, 0)))
 
 
@@ -79,24 +84,25 @@ def _sizes(static: RunConfig) -> tuple[int, int]:
     return models.count_params(static), models.state_size(static)
 
 
-def train_chunk(chunk: Chunk) -> Metrics:
+def train_chunk(chunk: Chunk, progress: bool = False) -> Metrics:
     """Trains a chunk's runs in one program; returns numpy metrics with a run axis of ``len(chunk.configs)``."""
     cfgs = list(chunk.configs) + [chunk.configs[-1]] * (chunk.size - len(chunk.configs))
     hp = hyper(cfgs)
     keys = jax.vmap(run_key)(jnp.asarray(hp.seed))
-    out = packed(chunk.static)(task_data(chunk.static), hp, keys)
+    out = packed(chunk.static, progress)(task_data(chunk.static), hp, keys)
     n = len(chunk.configs)
     return Metrics(*(np.asarray(x)[:n] for x in out))
 
 
-def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: frozenset = frozenset()):
+def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: frozenset = frozenset(),
+              progress: bool = False):
     """Trains a chunk and writes every cell not in ``skip`` (already finished); never raises for a bad run."""
     cells = [(i, c) for i, c in zip(chunk.indices, chunk.configs) if i not in skip]
     where = [dict(zip(axis_names, i)) for i, _ in cells]
     store.set_status(store_path, where, "running")
     start = time.perf_counter()
     try:
-        metrics = train_chunk(chunk)
+        metrics = train_chunk(chunk, progress)
     except Exception as err:  # one failing program must not take the sweep down: record it and go on
         msg = f"{type(err).__name__}: {err}"
         store.set_status(store_path, where, "failed", msg)

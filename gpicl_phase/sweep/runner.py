@@ -164,7 +164,7 @@ def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: 
         try:
             for chunk, done in todo:
                 bar.start_chunk(chunk)
-                record(execute.run_chunk(chunk, path, axis_names, done), chunk)
+                record(execute.run_chunk(chunk, path, axis_names, done, progress=progress), chunk)
         finally:
             execute._LISTENERS.remove(bar.on_chunk)
     else:
