@@ -46,3 +46,25 @@ def _wrap(text: str, width: int = 90) -> str:
     import textwrap
 
     return "<br>".join(textwrap.wrap(text, width))
+
+
+def catalog_figure(stores: Stores, search: str, name: str):
+    """The catalog figure ``name`` for the URL's selections, or a message figure when the store cannot make it."""
+    from gpicl_phase.figures import catalog
+
+    def make():
+        source, query = source_for(stores, search)
+        return catalog.build(name, source, query).figure
+
+    return guarded(make, empty_outputs=("figure",))
+
+
+def register_figure(app, stores: Stores, graph_id: str, figure_fn: Callable) -> None:
+    """Wire a one-graph page: redraw ``graph_id`` from the URL whenever it or the store changes."""
+    from dash import Input, Output
+
+    from app import ids
+
+    @app.callback(Output(graph_id, "figure"), Input(ids.URL, "search"), Input(ids.READY, "data"))
+    def _draw(search, _ready):
+        return figure_fn(stores, search)

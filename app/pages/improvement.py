@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dash import Input, Output
-
-from app import ids, layout
+from app import layout
 from app.data import Stores
-from app.pages.common import axis_dropdowns, guarded, source_for, store_picker
-from gpicl_phase.figures import catalog
+from app.pages.common import axis_dropdowns, catalog_figure, register_figure, source_for, store_picker
 from gpicl_phase.figures import improvement as fig_improvement
 
 PATH = "/improvement"
@@ -25,15 +22,9 @@ def body(stores: Stores, search: str) -> list:
 
 def figure(stores: Stores, search: str):
     """The improvement figure for the URL's selections."""
-    def make():
-        source, query = source_for(stores, search)
-        return catalog.build(FIGURE, source, query).figure
-
-    return guarded(make, empty_outputs=("figure",))
+    return catalog_figure(stores, search, FIGURE)
 
 
 def register(app, stores: Stores) -> None:
     """Wire this page's callback (thin: it calls figure above)."""
-    @app.callback(Output(GRAPH, "figure"), Input(ids.URL, "search"), Input(ids.READY, "data"))
-    def _draw(search, _ready):
-        return figure(stores, search)
+    register_figure(app, stores, GRAPH, figure)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dash import Input, Output
-
-from app import ids, layout
+from app import layout
 from app.data import Stores
-from app.pages.common import axis_dropdowns, guarded, source_for, store_picker
+from app.pages.common import axis_dropdowns, catalog_figure, register_figure, source_for, store_picker
 from gpicl_phase.figures import axes as ax
-from gpicl_phase.figures import catalog
 from gpicl_phase.figures import plateau as fig_plateau
 
 PATH = "/plateau"
@@ -37,15 +34,9 @@ def layout_key(source, query: dict) -> str:
 
 def figure(stores: Stores, search: str):
     """The plateau figure for the URL's selections."""
-    def make():
-        source, query = source_for(stores, search)
-        return catalog.build(FIGURE, source, query).figure
-
-    return guarded(make, empty_outputs=("figure",))
+    return catalog_figure(stores, search, FIGURE)
 
 
 def register(app, stores: Stores) -> None:
     """Wire this page's callback (thin: it calls figure above)."""
-    @app.callback(Output(GRAPH, "figure"), Input(ids.URL, "search"), Input(ids.READY, "data"))
-    def _draw(search, _ready):
-        return figure(stores, search)
+    register_figure(app, stores, GRAPH, figure)
