@@ -118,7 +118,7 @@ def cmd_app(args) -> int:
 def cmd_export(args) -> int:
     """Static figures and the CSV of the data plotted; with --paper, the paper's whole figure set."""
     if args.paper:
-        from gpicl_phase.figures.paper import export_paper_main
+        from gpicl_phase.figures.paper_export import export_paper_main
 
         return export_paper_main(args.stores, args.out, args.format, args.style)
     from gpicl_phase.figures.export import export_main

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gpicl_phase import cli
-from gpicl_phase.figures import paper
+from gpicl_phase.figures import paper, paper_export
 from gpicl_phase.figures.source import Source, StoreProblem
 from gpicl_phase.testing import synthetic_store
 
@@ -120,7 +120,7 @@ def test_table1_latex_is_a_tabular_with_one_row_per_method(table_source):
 
 
 def test_items_a_store_cannot_make_say_why(plateau_source):
-    result = paper.paper_set([plateau_source])
+    result = paper_export.paper_set([plateau_source])
     report = dict(line.split(": ", 1) for line in result.report())
     assert report["Fig. 2"] == "not made: plateau_batch sweeps batch_size, seed but no num_tasks axis"
     assert report["Fig. 4"].startswith("not made: plateau_batch sweeps batch_size, seed but no num_tasks")
@@ -145,7 +145,7 @@ def test_plateau_figure_per_label_value_at_ln_k(plateau_source):
 
 
 def test_preferred_stores_for_fig3_and_table1(fig2_source, table_source, plateau_source):
-    result = paper.paper_set([plateau_source, table_source, fig2_source])
+    result = paper_export.paper_set([plateau_source, table_source, fig2_source])
     stems = {m.item: [] for m in result.made}
     for m in result.made:
         stems[m.item].append(m.stem)
@@ -166,7 +166,7 @@ def test_export_paper_writes_svgs_csvs_and_latex(tmp_path, fig2_source, table_so
         path = tmp_path / f"{name}.zarr"
         _write(src.ds, path)
         paths.append(str(path))
-    written, lines = paper.export_paper(paths, tmp_path / "out", "svg")
+    written, lines = paper_export.export_paper(paths, tmp_path / "out", "svg")
     names = {p.name for p in written}
     assert {"fig2_paper_fig2.svg", "fig3_paper_fig2.svg", "fig4_paper_fig2.svg", "plateau_plateau_batch.svg",
             "table1_paper_table1.csv", "table1_paper_table1.tex"} <= names

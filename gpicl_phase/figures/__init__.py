@@ -13,14 +13,14 @@ Never imports JAX. `query` below is a dict of the selections the app keeps in it
     export_main(paths, figure, fmt, out, style="paper") -> int   the CLI's exit code (0, or 2 with a reason)
     export_paper(paths, out, fmt="svg", style="paper", *, query=None) -> ([Path], report lines)
         the paper's set (Fig. 2, 3, 4, Table 1, plateaus, state size) from whichever stores can make each
-        item, saying why for the rest; `export --paper`. Builders and paper_set in figures/paper.py
+        item, saying why for the rest; `export --paper`. Builders in figures/paper.py, paper_set in figures/paper_export.py
 
 Styles: "screen" (the app) and "paper" (sized for a two-column page, Okabe-Ito colours); style.py holds them.
 """
 
 from gpicl_phase.figures.catalog import BUILDERS, PAPER_FIGURES, build
 from gpicl_phase.figures.export import FIGURES, FORMATS, ExportError, export, export_main
-from gpicl_phase.figures.paper import export_paper, export_paper_main
+from gpicl_phase.figures.paper_export import export_paper, export_paper_main
 from gpicl_phase.figures.source import Source, StoreProblem, load_source
 from gpicl_phase.figures.style import STYLES
 from gpicl_phase.figures.views import Built
