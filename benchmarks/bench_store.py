@@ -3,12 +3,12 @@
 - ``write_cell`` throughput into a store shaped like a real sweep (2,000 steps logged every 10, 21
   meta-tests, 4 streams, T = 100), fresh store per round;
 - ``open_results`` on a synthetic 10,000-run store (``gpicl_phase.testing.synthetic_store``, the shape of
-  the 10,000-run analysis test); reading it all (``ds.load()`` through Zarr, as the app's ``Source.data``
-  does, against ``store.load_results``);
+  the 10,000-run analysis test); reading it all (``ds.load()`` through Zarr against ``store.load_results``);
 - the phase-diagram callback, ``app.pages.phase.figure(stores, search)`` (what the app's ``phase-graph``
   figure output calls): cold (a fresh ``Stores``, so it opens, loads and classifies the store) and warm
   (the same ``Stores``, analysis cached, as every later callback of a page view), and cold with the
-  proposed fix (``Source.data`` reading through ``store.load_results``), interleaved.
+  ``Source.data`` of commit 9a994e2 (the figure variables through Zarr's ``ds.load()``) patched back in,
+  for before/after in one run; interleaved.
 
     python benchmarks/bench_store.py [--quick] [--out FILE]
 """
@@ -108,15 +108,17 @@ def read_rows(path: Path, runs: int, repeats: int, load_repeats: int) -> list[di
     def cold():
         last["cold"] = phase.figure(Stores([str(path)]), search)
 
-    def cold_fast():
-        with source_data_via_load_results():
-            last["fast"] = phase.figure(Stores([str(path)]), search)
+    def cold_before():
+        with source_data_through_zarr():
+            last["before"] = phase.figure(Stores([str(path)]), search)
 
-    cb = interleaved({"cold": cold, "warm": lambda: phase.figure(warm, search), "cold, load_results": cold_fast},
+    cb = interleaved({"cold": cold, "warm": lambda: phase.figure(warm, search), "cold, before": cold_before},
                      max(2, load_repeats), warmup=0)
-    notes = {"cold": "fresh Stores: status, open, load, classify, figure", "warm": "cached Source: figure only",
-             "cold, load_results": "proposal, patched here: Source.data = store.load_results(path); figure "
-                                   + ("identical" if last["cold"].to_json() == last["fast"].to_json() else "DIFFERS")}
+    same = "identical" if last["cold"].to_json() == last["before"].to_json() else "DIFFERS"
+    notes = {"cold": "fresh Stores: status, open, load (store.load_results of the figure variables), "
+                     f"classify, figure; figure {same} to before",
+             "warm": "cached Source: figure only",
+             "cold, before": "Source.data of commit 9a994e2, patched here: the figure variables via ds.load()"}
     for name, t in cb.items():
         rows.append(timed_row(BENCH, case, f"phase callback {name}", t, unit="s", target="< 1",
                               met=statistics.median(t) < 1.0, note=notes[name]))
@@ -124,17 +126,22 @@ def read_rows(path: Path, runs: int, repeats: int, load_repeats: int) -> list[di
 
 
 @contextlib.contextmanager
-def source_data_via_load_results():
-    """The proposal, for this process only: ``Source.data`` reads with ``store.load_results`` (same Dataset)."""
+def source_data_through_zarr():
+    """For this process only: ``Source.data`` as it was before (the figure variables read through Zarr)."""
     from functools import cached_property
 
-    from gpicl_phase import store
-    from gpicl_phase.figures.source import Source
+    from gpicl_phase.figures.source import LOAD_VARS, Source
+
+    def through_zarr(self):
+        data = self.ds[list(LOAD_VARS)].load()
+        status = self.status if self.status is not None else self.ds["status"].values
+        data["status"] = self.ds["status"].copy(data=status)
+        return data
 
     original = Source.__dict__["data"]
-    fast = cached_property(lambda self: store.load_results(self.path) if self.path else self.ds.load())
-    fast.__set_name__(Source, "data")
-    Source.data = fast
+    before = cached_property(through_zarr)
+    before.__set_name__(Source, "data")
+    Source.data = before
     try:
         yield
     finally:

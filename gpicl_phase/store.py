@@ -137,15 +137,23 @@ def open_results(path: str | os.PathLike) -> xr.Dataset:
     return ds.assign_coords(fixed) if fixed else ds
 
 
-def load_results(path: str | os.PathLike) -> xr.Dataset:
-    """`open_results(path).load()`, but reading each cell's chunk files directly: ~1 s for 10,000 runs, not ~20 s."""
+def load_results(path: str | os.PathLike, names: Sequence[str] | None = None) -> xr.Dataset:
+    """`open_results(path).load()`, but reading each cell's chunk files directly: ~1 s for 10,000 runs, not ~20 s.
+
+    ``names`` restricts the result to those variables (a figure needs 3 of the 10; each costs ~0.1 s per
+    10,000 runs).
+    """
     ds = open_results(path)
+    names = list(VARIABLES) if names is None else list(names)
+    unknown = [n for n in names if n not in VARIABLES]
+    if unknown:
+        raise StoreError(f"unknown variable(s) {', '.join(unknown)}; a store holds {', '.join(VARIABLES)}")
     group = _open_group(path, mode="r")
     loaded = {}
-    for name in VARIABLES:
+    for name in names:
         values = _read_raw(path, group, name)
         loaded[name] = ds[name].copy(data=values) if values is not None else ds[name].load()
-    return ds.assign(loaded)
+    return ds[names].assign(loaded)
 
 
 def store_attrs(path: str | os.PathLike) -> dict:
@@ -223,6 +231,56 @@ def write_all(path: str | os.PathLike, ds: xr.Dataset) -> None:
             raise StoreError(f"{name}: {ds[name].dims} {ds[name].shape} differs from the store's {dims} {array.shape}")
         values = ds[name].values
         array[...] = values.astype(_STR) if name == "message" else values
+
+
+# --- checkpoints of runs in progress --------------------------------------------------------------------------
+# A pack of runs in the middle of training (parameters, optimizer state, metrics so far) as one .npz file in
+# the store's `checkpoints` group: a Zarr group so Zarr and xarray see a known member and skip it.
+
+CHECKPOINTS = "checkpoints"
+
+
+def save_checkpoint(path: str | os.PathLike, name: str, arrays: Mapping[str, np.ndarray], meta: Mapping) -> None:
+    """Write checkpoint ``name`` atomically (a temporary file, then a rename): a kill leaves the old one."""
+    import json
+
+    group = _open_group(path, mode="r+")
+    if CHECKPOINTS not in group:
+        group.create_group(CHECKPOINTS)
+    target = _checkpoint_file(path, name)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, __meta__=np.array(json.dumps(dict(meta))), **arrays)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | os.PathLike, name: str) -> tuple[dict[str, np.ndarray], dict] | None:
+    """``(arrays, meta)`` of checkpoint ``name``, or None when there is none (or it cannot be read)."""
+    import json
+
+    target = _checkpoint_file(path, name)
+    if not target.is_file():
+        return None
+    try:
+        with np.load(target, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        return arrays, json.loads(str(arrays.pop("__meta__")))
+    except (OSError, ValueError, KeyError):  # a file from elsewhere, or damaged: start the runs over
+        return None
+
+
+def drop_checkpoint(path: str | os.PathLike, name: str) -> None:
+    """Delete checkpoint ``name`` if it exists (its runs are written)."""
+    _checkpoint_file(path, name).unlink(missing_ok=True)
+
+
+def _checkpoint_file(path: str | os.PathLike, name: str) -> Path:
+    if not name or "/" in name or name.startswith("."):
+        raise StoreError(f"bad checkpoint name {name!r}")
+    return Path(path) / CHECKPOINTS / f"{name}.npz"
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
