@@ -4,8 +4,8 @@ Each sweep runs in a fresh process (``gpicl_phase.sweep.runner.run_sweep``, loca
 ``gpicl-phase sweep`` does) into a fresh store. ``cold``: an empty compilation-cache directory; ``cached``:
 the directory a cold run just filled (``GPICL_PHASE_JAX_CACHE``, which ``run_sweep`` passes to
 ``execute.enable_compile_cache``). Compile seconds are JAX's own events (tracing + lowering + XLA), so the
-share is exact, and the cache's hits are counted. Besides the engine as it is, the engine patched (in the
-worker only) without its progress callback, which is what keeps the packed programs out of the cache.
+share is exact, and the cache's hits are counted. Sweeps run with their progress bar on (to stderr), as a
+user runs them: since the engine loops chunks from the host, the bar needs no host callback in the program.
 
     python benchmarks/bench_compile.py [--quick] [--spec sweeps/smoke.toml] [--rounds N] [--out FILE]
     python benchmarks/bench_compile.py --compile-only --spec sweeps/cpu_phase.toml   # compile seconds only
@@ -23,45 +23,23 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 import common
 from common import ROOT, row
 
 BENCH = "5 compile"
 
 
-def without_progress_callback() -> None:
-    """The proposal, patched into this process only: ``execute.packed`` without its progress callback.
-
-    The engine's packed program calls ``jax.debug.callback`` once per meta-test interval; JAX never writes
-    a program with host callbacks to the persistent cache, so ``enable_compile_cache`` cannot help it.
-    Same program otherwise (``make_train(static)`` with ``on_chunk=None``), so the same numbers.
-    """
-    import functools
-
-    import jax
-
-    from gpicl_phase.sweep import execute
-    from gpicl_phase.train import make_train
-
-    @functools.lru_cache(maxsize=16)
-    def packed(static):
-        train = make_train(static)
-        return jax.jit(jax.vmap(lambda data, hp, key: train(data, hp, key=key), in_axes=(None, 0, 0)))
-
-    execute.packed = packed
-
-
-def worker(spec_path: str, store: str, smoke: bool, no_callback: bool = False) -> dict:
+def worker(spec_path: str, store: str, smoke: bool) -> dict:
     """Runs one sweep in this process; returns wall seconds, compile seconds and cache hits."""
     from gpicl_phase.sweep import spec as sweep_spec
     from gpicl_phase.sweep.runner import run_sweep
 
-    if no_callback:
-        without_progress_callback()
     spec = sweep_spec.load(spec_path, smoke=smoke)
     with common.CompileClock() as clock:
         start = time.perf_counter()
-        summary = run_sweep(spec, store, progress=False)
+        summary = run_sweep(spec, store, progress=True)
         wall = time.perf_counter() - start
     return {"wall": wall, "compile": clock.seconds, "backend": clock.backend, "hits": clock.hits,
             "saved": clock.saved, "cells": summary.cells, "ok": summary.ok}
@@ -76,9 +54,10 @@ def compile_only(spec_path: str) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
+    from gpicl_phase import driver
     from gpicl_phase.sweep import execute, plan
     from gpicl_phase.sweep import spec as sweep_spec
-    from gpicl_phase.train import hyper, run_key, task_data
+    from gpicl_phase.train import hyper, make_train, run_key, task_data
 
     spec = sweep_spec.load(spec_path)
     chunks = plan.plan(spec, budget_bytes=execute.device_budget())
@@ -87,18 +66,27 @@ def compile_only(spec_path: str) -> list[dict]:
     for group, chunk in sorted(firsts.items()):
         cfgs = list(chunk.configs) + [chunk.configs[-1]] * (chunk.size - len(chunk.configs))
         hp = hyper(cfgs)
+        data, keys = task_data(chunk.static), jax.vmap(run_key)(jnp.asarray(hp.seed))
         with common.CompileClock() as clock:
-            execute.packed(chunk.static).lower(task_data(chunk.static), hp,
-                                               jax.vmap(run_key)(jnp.asarray(hp.seed))).compile()
+            start, step_chunk, _ = driver.programs(chunk.static, True)
+            carry, _ = jax.eval_shape(start, data, hp, keys)
+            start.lower(data, hp, keys).compile()
+            step_chunk.lower(data, hp, carry, np.int32(0)).compile()
         total += clock.seconds
         rows.append(row(BENCH, f"{Path(spec_path).name} group {group} ({chunk.size} packed)", "compile seconds",
-                        clock.seconds, "s", note=f"d_model={chunk.static.d_model}, {len(chunks)} chunks in all"))
+                        clock.seconds, "s", note=f"start + chunk programs (driver, the engine); d_model="
+                                                 f"{chunk.static.d_model}, {len(chunks)} chunks in all"))
+        # Before/after under the same load: the whole run as one program (make_train's scan), as the engine
+        # compiled it up to commit 9a994e2.
+        whole = jax.jit(jax.vmap(lambda d, h, k, f=make_train(chunk.static): f(d, h, key=k), in_axes=(None, 0, 0)))
+        with common.CompileClock() as clock:
+            whole.lower(data, hp, keys).compile()
+        rows.append(row(BENCH, f"{Path(spec_path).name} group {group} ({chunk.size} packed)",
+                        "compile seconds, whole run as one program (before)", clock.seconds, "s"))
     rows.append(row(BENCH, Path(spec_path).name, "compile seconds, all programs", total, "s",
                     note=f"{len(chunks)} chunks, {len(firsts)} programs"))
     recorded = ROOT / "docs" / "results" / f"{spec.name}.zarr"
     if recorded.exists():
-        import numpy as np
-
         from gpicl_phase import store
 
         wall = float(np.nansum(store.load_results(recorded)["wall_time"].values))
@@ -109,12 +97,12 @@ def compile_only(spec_path: str) -> list[dict]:
     return rows
 
 
-def sweep_once(spec_path: str, cache: str, smoke: bool, no_callback: bool = False) -> dict:
+def sweep_once(spec_path: str, cache: str, smoke: bool) -> dict:
     """One sweep in a fresh interpreter with the given cache directory."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GPICL_PHASE_JAX_CACHE": cache}
         cmd = [sys.executable, __file__, "--worker", spec_path, str(Path(tmp) / "s.zarr")]
-        cmd += (["--smoke"] if smoke else []) + (["--no-callback"] if no_callback else [])
+        cmd += ["--smoke"] if smoke else []
         start = time.perf_counter()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
         process = time.perf_counter() - start
@@ -132,22 +120,15 @@ def default_spec() -> str:
 
 def run(quick: bool = False, spec_path: str | None = None, rounds: int | None = None, smoke: bool | None = None,
         phase_estimate: bool = True) -> list[dict]:
-    """Per round, three sweeps sharing one cache directory; rows of wall, compile seconds, share and hits.
-
-    1. ``cold``: the engine, empty cache. Its packed programs are never written (host callback), so a
-       second engine run would be exactly as cold: the cache entries it leaves are counted instead.
-    2. ``cold, no callback``: the patched engine (same programs without the callback), still cold.
-    3. ``cached, no callback``: the patched engine again, reading what 2 wrote.
-    """
+    """Per round, two sweeps sharing one cache directory (``cold``: empty; ``cached``: what cold wrote)."""
     spec_path = spec_path or str(ROOT / "sweeps" / "smoke.toml")
     smoke = quick if smoke is None else smoke
-    results: dict[str, list[dict]] = {"cold": [], "cold, no callback": [], "cached, no callback": []}
+    results: dict[str, list[dict]] = {"cold": [], "cached": []}
     for _ in range(rounds or 1):
         with tempfile.TemporaryDirectory() as cache:
             results["cold"].append(sweep_once(spec_path, cache, smoke))
             results["cold"][-1]["entries"] = len(list(Path(cache).glob("*-cache")))
-            results["cold, no callback"].append(sweep_once(spec_path, cache, smoke, True))
-            results["cached, no callback"].append(sweep_once(spec_path, cache, smoke, True))
+            results["cached"].append(sweep_once(spec_path, cache, smoke))
     name = Path(spec_path).name + (" --smoke" if smoke else "")
     case = f"{name} ({results['cold'][0]['cells']} cells)"
     rows = []
@@ -164,9 +145,7 @@ def run(quick: bool = False, spec_path: str | None = None, rounds: int | None = 
                         note=f"XLA backend {statistics.median(r['backend'] for r in rs):.1f} s; {hits}"))
         rows.append(row(BENCH, case, f"{kind} compile share", statistics.median(shares), "fraction",
                         spread=(min(shares), max(shares)), target="<= 0.1" if kind == "cold" else "",
-                        met=(statistics.median(shares) <= 0.1) if kind == "cold" else None,
-                        note="engine patched in the worker: execute.packed without jax.debug.callback (proposal)"
-                        if "no callback" in kind else ""))
+                        met=(statistics.median(shares) <= 0.1) if kind == "cold" else None))
     phase = ROOT / "sweeps" / "cpu_phase.toml"
     if phase_estimate and not quick and phase.exists():
         rows += compile_only(str(phase))
@@ -181,11 +160,10 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help="use the spec's [smoke] variant")
     p.add_argument("--compile-only", action="store_true", help="only compile the spec's packed programs")
     p.add_argument("--worker", nargs=2, metavar=("SPEC", "STORE"), help=argparse.SUPPRESS)
-    p.add_argument("--no-callback", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", help="also save rows as JSON here")
     a = p.parse_args()
     if a.worker:
-        print(json.dumps(worker(*a.worker, smoke=a.smoke, no_callback=a.no_callback)))
+        print(json.dumps(worker(*a.worker, smoke=a.smoke)))
         return
     if a.compile_only:
         common.report(compile_only(a.spec or default_spec()), a.out)

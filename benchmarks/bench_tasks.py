@@ -86,6 +86,22 @@ def measure(image_size: int, num_tasks: int, batches: int, repeats: int, loader_
     rows.append(row(BENCH, case, "bank / fresh", statistics.median(r), "x", spread=(min(r), max(r))))
     rows.append(row(BENCH, case, "bank build (once)", build_s, "s",
                     note=f"{num_tasks * d * d * 4 / 2 ** 30:.2f} GiB on device; max |bank - fresh| = {diff:g}"))
+    rows += auto_choice(cfg, num_tasks, case)
+    return rows
+
+
+def auto_choice(cfg, num_tasks: int, case: str) -> list[dict]:
+    """What ``--task-source auto`` picks for this config on this device: one run and a pack of 16, 5,000 steps."""
+    from gpicl_phase import driver
+    from gpicl_phase.sweep import execute
+
+    budget = execute.device_budget()
+    rows = []
+    for runs in (1, 16):
+        cfg5k = cfg.replace(steps=5000)
+        n = driver.bank_size(cfg5k, num_tasks, runs, cfg.input_dim, budget)
+        rows.append(row(BENCH, case, f"auto task source, {runs} run(s) of 5,000 steps", float(n > 0), "bank?",
+                        note=f"{'bank' if n else 'fresh'} (device budget {budget / 2 ** 30:.1f} GiB)"))
     return rows
 
 

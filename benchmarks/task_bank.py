@@ -1,10 +1,9 @@
-"""A precomputed on-device bank of task matrices: the alternative to drawing a projection per sequence.
+"""The engine's on-device task bank (``tasks.build_bank``, ``TaskData.bank``), wrapped for the benchmarks.
 
-``build(root, num_tasks, d, k)`` evaluates ``tasks.projection`` and ``tasks.permutation`` once per training
-id, so ``bank_batch`` gives exactly the batches ``tasks.train_batch`` gives (same ids, same examples, same
-matrices: checked by ``max_difference``), for a gather instead of B x D x D Gaussian draws per step.
-It costs ``num_tasks x D^2 x 4`` bytes (2^13 tasks at 14 x 14: 1.26 GB; at 28 x 28: 20 GB), so it only
-suits finite task counts; the engine would pick it per sweep when that fits the device budget.
+``build`` is ``tasks.build_bank``; ``bank_batch`` is ``tasks.train_batch`` on data carrying the bank, which
+gives exactly the batches of ``tasks.train_batch`` without one (same ids, same examples, same matrices:
+checked by ``max_difference`` here and by tests/test_driver.py). A bank costs ``num_tasks x D^2 x 4`` bytes
+(2^13 tasks at 14 x 14: 1.26 GB; at 28 x 28: 20 GB); ``driver.bank_size`` decides per sweep whether to build one.
 """
 
 from __future__ import annotations
@@ -13,40 +12,19 @@ import common  # noqa: F401 - puts the repository root on sys.path
 
 
 def build(root, num_tasks: int, input_dim: int, num_classes: int, chunk: int = 512):
-    """(projections [num_tasks, D, D], permutations [num_tasks, K]) of ids 0..num_tasks-1."""
+    """The engine's bank of ids 0..num_tasks-1 (projections [num_tasks, D, D], permutations [num_tasks, K])."""
     import jax
-    import jax.numpy as jnp
 
     from gpicl_phase import tasks
 
-    ids = jnp.arange(num_tasks, dtype=jnp.int32)
-    make = jax.jit(lambda i: jax.lax.map(lambda t: tasks.make_task(root, t, input_dim, num_classes), i,
-                                         batch_size=min(chunk, num_tasks)))
-    return jax.block_until_ready(make(ids))
+    return jax.block_until_ready(tasks.build_bank(root, num_tasks, input_dim, num_classes, block=chunk))
 
 
-def bank_batch(key, data, bank, root, *, num_tasks, bias, batch_size: int, seq_len: int, tasks_per_batch: int,
-               num_classes: int, bias_mode: str):
+def bank_batch(key, data, bank, root, **kw):
     """``tasks.train_batch`` with task matrices gathered from ``bank``: same arguments, same result."""
-    import jax
-    import jax.numpy as jnp
-
     from gpicl_phase import tasks
 
-    proj_TxDxD, perm_TxK = bank
-    groups = tasks_per_batch or batch_size
-    per_group = batch_size // groups
-    id_key, bias_key, ex_key = jax.random.split(key, 3)
-    ids_G = tasks.draw_ids(id_key, groups, num_tasks)
-    fixed_G = jax.random.uniform(bias_key, (groups,)) < bias
-    perm_ids_G = jnp.where(fixed_G, 0, ids_G)
-    proj_ids_G = perm_ids_G if bias_mode == "task" else ids_G
-    x, y = tasks.sample_examples(ex_key, data.train_x, data.train_y, (groups, per_group * seq_len))
-    x_GxSxD = jnp.einsum("gsd,gde->gse", x, proj_TxDxD[proj_ids_G])
-    y_GxS = jnp.take_along_axis(perm_TxK[perm_ids_G], y, axis=1)
-    x_BxTxD = x_GxSxD.reshape(batch_size, seq_len, -1)
-    y_BxT = y_GxS.reshape(batch_size, seq_len)
-    return tasks.tokens(x_BxTxD, y_BxT, num_classes), y_BxT
+    return tasks.train_batch(key, data._replace(bank=bank), root, **kw)
 
 
 def batch_kwargs(cfg, hp) -> dict:

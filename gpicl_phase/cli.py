@@ -75,7 +75,8 @@ def cmd_sweep(args) -> int:
         overrides = dict(_key_value(kv) for kv in args.set or ())
         spec = load(args.spec, smoke=args.smoke, overrides=overrides)
         summary = run_sweep(spec, args.store, executor=args.executor, max_pack=args.max_pack,
-                            workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+                            workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
+                            task_source=args.task_source, checkpoint_every=args.checkpoint_every)
     except (SpecError, SweepError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -190,6 +191,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", help="with --executor dask: address of an existing scheduler (tcp://HOST:PORT)")
     s.add_argument("--max-pack", type=int, help="at most this many runs per compiled program "
                                                 "(default: what fits in device memory)")
+    s.add_argument("--task-source", choices=("auto", "bank", "fresh"), default="auto",
+                   help="training tasks from a precomputed on-device bank of every task's matrices, or drawn "
+                        "fresh per sequence; both give the same batches. auto: a bank when it fits a quarter "
+                        "of the device memory and costs fewer draws than it saves (default)")
+    s.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+                   help="checkpoint runs in training into the store this often, so a killed sweep resumes "
+                        "mid-run (default 300; 0: after every meta-test; inf: never)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
 

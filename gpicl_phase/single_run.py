@@ -46,12 +46,11 @@ def summary(ds: xr.Dataset) -> str:
 
 def main(cfg: RunConfig, *, out: str | None, progress: bool = True) -> int:
     """Trains ``cfg``, prints the summary and writes ``out``; returns an exit code."""
-    import jax
     from tqdm.auto import tqdm
 
-    from gpicl_phase import models
+    from gpicl_phase import driver, models
     from gpicl_phase.data import DataError
-    from gpicl_phase.train import hyper, make_train, run_key, task_data
+    from gpicl_phase.train import hyper, run_key, task_data
 
     if out is not None and not out.endswith(".nc"):
         print(f"error: --out: expected a .nc (netCDF) path, got {out!r}", file=sys.stderr)
@@ -68,8 +67,7 @@ def main(cfg: RunConfig, *, out: str | None, progress: bool = True) -> int:
         bar.update(cfg.eval_every)
 
     start = time.perf_counter()
-    fn = jax.jit(make_train(cfg.static_part(), on_chunk=on_chunk))
-    metrics = jax.block_until_ready(fn(data, hyper(cfg), key=run_key(cfg.seed)))
+    metrics = driver.drive(cfg.static_part(), data, hyper(cfg), run_key(cfg.seed), packed=False, on_chunk=on_chunk)
     bar.close()
     ds = metrics_dataset(cfg, metrics, wall_time=time.perf_counter() - start,
                          param_count=models.count_params(cfg), state_size=models.state_size(cfg))

@@ -6,6 +6,9 @@ G task groups in a batch (one task each).
 Training ids are drawn from [0, num_tasks) with num_tasks <= 2^31 - 1, so they are never negative;
 unseen tasks use negative ids (-1, -2, ...), which training therefore never draws. Nothing about a task
 is stored, so num_tasks costs no memory.
+
+For finite task counts a ``TaskBank`` (every training task's matrices, computed once from the same ids)
+replaces the D x D Gaussian draw per sequence by a gather; the batches are the same (tests check it).
 """
 
 from __future__ import annotations
@@ -16,14 +19,25 @@ import jax
 import jax.numpy as jnp
 
 
+class TaskBank(NamedTuple):
+    """Training tasks 0..n-1, precomputed: ``projections[i]`` and ``permutations[i]`` are task i's."""
+
+    projections: jax.Array  # [n, D, D]
+    permutations: jax.Array  # [n, K]
+
+
 class TaskData(NamedTuple):
-    """Preprocessed datasets on device. ``evals`` holds one (x, y) pair per unseen dataset."""
+    """Preprocessed datasets on device. ``evals`` holds one (x, y) pair per unseen dataset.
+
+    ``bank``, when set, must hold at least every training id drawn (num_tasks of every run it serves).
+    """
 
     train_x: jax.Array  # [N, D] float32
     train_y: jax.Array  # [N] int32
     test_x: jax.Array  # [M, D]
     test_y: jax.Array  # [M]
     evals: tuple[tuple[jax.Array, jax.Array], ...]
+    bank: TaskBank | None = None
 
 
 def task_key(root: jax.Array, task_id: jax.Array) -> jax.Array:
@@ -47,6 +61,19 @@ def permutation(root: jax.Array, task_id: jax.Array, num_classes: int) -> jax.Ar
 def make_task(root: jax.Array, task_id: jax.Array, input_dim: int, num_classes: int):
     """Projection and label permutation of one task id."""
     return projection(root, task_id, input_dim), permutation(root, task_id, num_classes)
+
+
+def bank_bytes(num_tasks: int, input_dim: int, num_classes: int) -> int:
+    """Device bytes of a bank of ``num_tasks`` tasks (float32 projections, int32 permutations)."""
+    return 4 * num_tasks * (input_dim * input_dim + num_classes)
+
+
+def build_bank(root: jax.Array, num_tasks: int, input_dim: int, num_classes: int, block: int = 512) -> TaskBank:
+    """Tasks 0..num_tasks-1 from ``make_task``, built ``block`` at a time so the draws never need more memory."""
+    ids = jnp.arange(num_tasks, dtype=jnp.int32)
+    fn = jax.jit(lambda i: jax.lax.map(lambda t: make_task(root, t, input_dim, num_classes), i,
+                                       batch_size=min(block, num_tasks)))
+    return TaskBank(*fn(ids))
 
 
 def draw_ids(key: jax.Array, n: int, num_tasks: jax.Array) -> jax.Array:
@@ -99,7 +126,11 @@ def train_batch(key, data: TaskData, root, *, num_tasks, bias, batch_size: int, 
     perm_ids_G = jnp.where(fixed_G, 0, ids_G)
     proj_ids_G = perm_ids_G if bias_mode == "task" else ids_G
     x, y = sample_examples(ex_key, data.train_x, data.train_y, (groups, per_group * seq_len))
-    x, y = project_groups(root, proj_ids_G, perm_ids_G, x, y, num_classes)
+    if data.bank is None:
+        x, y = project_groups(root, proj_ids_G, perm_ids_G, x, y, num_classes)
+    else:
+        x = jnp.einsum("gsd,gde->gse", x, data.bank.projections[proj_ids_G])
+        y = jnp.take_along_axis(data.bank.permutations[perm_ids_G], y, axis=1)
     x_BxTxD = x.reshape(batch_size, seq_len, -1)
     y_BxT = y.reshape(batch_size, seq_len)
     return tokens(x_BxTxD, y_BxT, num_classes), y_BxT

@@ -83,15 +83,43 @@ def _clip(grads, norm, clip_norm):
     return jax.tree_util.tree_map(lambda g: g * factor, grads)
 
 
-def make_train(cfg: RunConfig, on_chunk=None):
-    """Returns ``train(data, hp, *, key) -> Metrics`` for this config's static part.
+class Carry(NamedTuple):
+    """Everything a run carries from one chunk of ``eval_every`` steps to the next."""
 
-    ``on_chunk(c)``, if given, is called on the host after each chunk of ``eval_every`` steps (for progress
-    bars); it never changes the numbers.
-    """
-    task_root = jax.random.fold_in(jax.random.key(cfg.task_seed), 0)
+    params: dict
+    opt_state: tuple
+    diverged_step: jax.Array  # [] int32, -1 while finite
+    data_key: jax.Array  # the batches of step i come from fold_in(data_key, i)
+
+
+class ChunkOut(NamedTuple):
+    """What one chunk records: its log windows and the meta-test at its end."""
+
+    train_loss: jax.Array  # [eval_every // log_every]
+    grad_norm: jax.Array
+    eval_acc: jax.Array  # [S, T]
+    eval_loss: jax.Array
+
+
+class Stages(NamedTuple):
+    """A run cut at its meta-tests: ``start(data, hp, key) -> (carry, (acc0, loss0))`` then, for c = 0..n-1,
+    ``chunk(data, hp, carry, c) -> (carry, ChunkOut)``. ``make_train`` scans the chunks inside one program;
+    the sweep engine loops them from the host (progress, checkpoints) and gets the same numbers."""
+
+    start: object
+    chunk: object
+    n_chunks: int
+
+
+def task_root(task_seed: int) -> jax.Array:
+    """The root key of the training and unseen tasks: a function of ``task_seed`` alone."""
+    return jax.random.fold_in(jax.random.key(task_seed), 0)
+
+
+def make_stages(cfg: RunConfig) -> Stages:
+    """The pure pieces of a run for this config's static part."""
+    root = task_root(cfg.task_seed)
     eval_root = jax.random.fold_in(jax.random.key(cfg.task_seed), 1)
-    n_chunks = cfg.steps // cfg.eval_every
     windows = cfg.eval_every // cfg.log_every
 
     def loss_fn(params, tokens_BxTxI, y_BxT):
@@ -104,7 +132,7 @@ def make_train(cfg: RunConfig, on_chunk=None):
         seen_ids = tasks.draw_ids(jax.random.fold_in(eval_root, 0), n, num_tasks)
         unseen = tasks.unseen_ids(n)
         batch = lambda i, x, y, ids, project: tasks.eval_batch(  # noqa: E731
-            jax.random.fold_in(eval_root, i + 1), x, y, task_root, ids, seq_len=cfg.seq_len,
+            jax.random.fold_in(eval_root, i + 1), x, y, root, ids, seq_len=cfg.seq_len,
             num_classes=cfg.num_classes, project=project)
         streams = [batch(0, data.test_x, data.test_y, seen_ids, True),
                    batch(1, data.test_x, data.test_y, unseen, True)]
@@ -118,17 +146,21 @@ def make_train(cfg: RunConfig, on_chunk=None):
         per_stream = lambda v: v.reshape(len(streams), n, cfg.seq_len).mean(1)  # noqa: E731
         return per_stream(acc_BxT), per_stream(ce_BxT)
 
-    def train(data: TaskData, hp: Hyper, *, key: jax.Array) -> Metrics:
+    def start(data: TaskData, hp: Hyper, key: jax.Array):
         init_key, data_key = jax.random.split(key)
         params = models.init(cfg, init_key)
+        carry = Carry(params, _adam(hp).init(params), jnp.asarray(-1, jnp.int32), data_key)
+        return carry, evaluate(params, data, hp.num_tasks)
+
+    def chunk(data: TaskData, hp: Hyper, carry: Carry, c) -> tuple[Carry, ChunkOut]:
         opt = _adam(hp)
 
-        def step(carry, i):
-            params, opt_state, diverged_step = carry
+        def step(state, i):
+            params, opt_state, diverged_step = state
             tokens_BxTxI, y_BxT = tasks.train_batch(
-                jax.random.fold_in(data_key, i), data, task_root, num_tasks=hp.num_tasks, bias=bias_at(hp, i),
-                batch_size=cfg.batch_size, seq_len=cfg.seq_len, tasks_per_batch=cfg.tasks_per_batch,
-                num_classes=cfg.num_classes, bias_mode=cfg.bias_mode)
+                jax.random.fold_in(carry.data_key, i), data, root, num_tasks=hp.num_tasks,
+                bias=bias_at(hp, i), batch_size=cfg.batch_size, seq_len=cfg.seq_len,
+                tasks_per_batch=cfg.tasks_per_batch, num_classes=cfg.num_classes, bias_mode=cfg.bias_mode)
             loss, grads = jax.value_and_grad(loss_fn)(params, tokens_BxTxI, y_BxT)
             norm = _global_norm(grads)
             finite = jnp.isfinite(loss) & jnp.isfinite(norm)
@@ -143,21 +175,36 @@ def make_train(cfg: RunConfig, on_chunk=None):
             out_norm = jnp.where(diverged_step < 0, norm, jnp.nan)
             return (keep(new_params, params), keep(new_opt_state, opt_state), diverged_step), (out_loss, out_norm)
 
-        def chunk(carry, c):
-            carry, (loss, norm) = jax.lax.scan(step, carry, c * cfg.eval_every + jnp.arange(cfg.eval_every))
-            acc, eval_loss = evaluate(carry[0], data, hp.num_tasks)
-            if on_chunk is not None:
-                jax.debug.callback(on_chunk, c)
-            window_mean = lambda v: v.reshape(windows, cfg.log_every).mean(-1)  # noqa: E731
-            return carry, (window_mean(loss), window_mean(norm), acc, eval_loss)
+        steps = c * cfg.eval_every + jnp.arange(cfg.eval_every)
+        state, (loss, norm) = jax.lax.scan(step, (carry.params, carry.opt_state, carry.diverged_step), steps)
+        acc, eval_loss = evaluate(state[0], data, hp.num_tasks)
+        window_mean = lambda v: v.reshape(windows, cfg.log_every).mean(-1)  # noqa: E731
+        return Carry(*state, carry.data_key), ChunkOut(window_mean(loss), window_mean(norm), acc, eval_loss)
 
-        acc0, eval_loss0 = evaluate(params, data, hp.num_tasks)
-        carry = (params, opt.init(params), jnp.asarray(-1, jnp.int32))
-        carry, (loss, norm, acc, eval_loss) = jax.lax.scan(chunk, carry, jnp.arange(n_chunks))
-        return Metrics(
-            train_loss=loss.reshape(-1), grad_norm=norm.reshape(-1),
-            eval_acc=jnp.concatenate([acc0[None], acc]), eval_loss=jnp.concatenate([eval_loss0[None], eval_loss]),
-            diverged_step=carry[2])
+    return Stages(start, chunk, cfg.steps // cfg.eval_every)
+
+
+def assemble(first, outs: ChunkOut, diverged_step) -> Metrics:
+    """Metrics from the start's meta-test and the chunks' outputs stacked along a chunk axis (axis -2 or -4
+    of the per-chunk arrays: works with and without a leading run axis)."""
+    acc0, loss0 = first
+    xp = jnp if isinstance(acc0, jax.Array) else np
+    flat = lambda v: v.reshape(*v.shape[:-2], -1)  # noqa: E731  (chunks, windows) -> steps
+    return Metrics(
+        train_loss=flat(outs.train_loss), grad_norm=flat(outs.grad_norm),
+        eval_acc=xp.concatenate([acc0[..., None, :, :], outs.eval_acc], axis=-3),
+        eval_loss=xp.concatenate([loss0[..., None, :, :], outs.eval_loss], axis=-3),
+        diverged_step=diverged_step)
+
+
+def make_train(cfg: RunConfig):
+    """Returns ``train(data, hp, *, key) -> Metrics``: the whole run, chunks scanned, as one program."""
+    stages = make_stages(cfg)
+
+    def train(data: TaskData, hp: Hyper, *, key: jax.Array) -> Metrics:
+        carry, first = stages.start(data, hp, key)
+        carry, outs = jax.lax.scan(lambda cr, c: stages.chunk(data, hp, cr, c), carry, jnp.arange(stages.n_chunks))
+        return assemble(first, outs, carry.diverged_step)
 
     return train
 

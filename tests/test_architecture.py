@@ -1,4 +1,4 @@
-"""Imports point one way (docs/DESIGN.md): config <- data, tasks, models <- train <- sweep -> store;
+"""Imports point one way (docs/DESIGN.md): config <- data, tasks, models <- train <- driver <- sweep -> store;
 store <- analysis <- figures <- app; the command line on top. Checked statically, module by module."""
 
 import ast
@@ -13,13 +13,14 @@ ALLOWED = {
     "tasks": {"config"},
     "models": {"config"},
     "train": {"config", "tasks", "models", "data"},
-    "sweep": {"config", "tasks", "models", "train", "data", "store"},
+    "driver": {"config", "tasks", "train"},  # never the store: checkpoints come in as functions
+    "sweep": {"config", "tasks", "models", "train", "driver", "data", "store"},
     "store": set(),
     "analysis": {"store"},
     "figures": {"analysis", "store"},
     "testing": {"store", "analysis"},
     "report": {"store"},
-    "single_run": {"config", "models", "data", "train"},
+    "single_run": {"config", "models", "data", "train", "driver"},
 }
 # The app may use the analysis side only: never the JAX side (train, tasks, models, sweep).
 APP_ALLOWED = {"figures", "analysis", "store", "config"}

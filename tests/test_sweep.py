@@ -60,10 +60,10 @@ def test_a_failing_chunk_is_recorded_and_the_rest_still_runs(tmp_path, monkeypat
     spec = load(write_spec(tmp_path), smoke=True)
     real = execute.train_chunk
 
-    def flaky(chunk, progress=False):
+    def flaky(chunk, *args, **kwargs):
         if chunk.configs[0].num_tasks == 4:
             raise MemoryError("pretend the device ran out of memory")
-        return real(chunk, progress)
+        return real(chunk, *args, **kwargs)
 
     monkeypatch.setattr(execute, "train_chunk", flaky)
     path = tmp_path / "s.zarr"

@@ -72,3 +72,26 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, env, point):
     kept = status == done
     # Cells finished before the kill were not recomputed (their recorded wall time is untouched).
     np.testing.assert_array_equal(resumed.wall_time.values[kept], finished_before[kept])
+
+
+def test_kill_mid_run_resumes_from_the_checkpoint(tmp_path, env):
+    # One pack of 2,000 steps with a checkpoint after every meta-test: killed once a checkpoint exists.
+    spec = write_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("steps = 10", "steps = 2000"))
+    cmd = lambda path: _sweep_cmd(spec, path)[:-3] + ["--max-pack", "8", "--checkpoint-every", "0", "--quiet"]  # noqa: E731
+    reference = tmp_path / "reference.zarr"
+    subprocess.run(cmd(reference), env=env, check=True, capture_output=True)
+    path = tmp_path / "killed.zarr"
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen(cmd(path), env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 240
+        while not list((path / store.CHECKPOINTS).glob("*.npz")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the sweep ended"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert (store.read_status(path) != store.STATUS["done"]).all()
+    out = subprocess.run(cmd(path), env=env, check=True, capture_output=True, text=True)
+    assert "resume from their checkpoint at step" in out.stderr
+    assert_same_results(store.open_results(path), store.open_results(reference), exact=True)
+    assert not list((path / store.CHECKPOINTS).glob("*.npz")), "a finished chunk leaves no checkpoint"

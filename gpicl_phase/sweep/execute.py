@@ -1,4 +1,4 @@
-"""Running chunks: one ``jit(vmap(train))`` per chunk, results written cell by cell into the store.
+"""Running chunks: each chunk's runs trained as one pack (``driver.drive``), written cell by cell into the store.
 
 ``run_chunk`` is the one unit of work, used unchanged by the local loop and by Dask workers, so every
 executor runs the same programs on the same inputs and writes the same numbers.
@@ -7,7 +7,9 @@ executor runs the same programs on the same inputs and writes the same numbers.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -16,20 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gpicl_phase import models, store
+from gpicl_phase import driver, models, store
 from gpicl_phase.config import RunConfig
 from gpicl_phase.sweep.plan import Chunk
-from gpicl_phase.train import Metrics, hyper, make_train, run_key, task_data
-
-# Progress listeners of this process. A compiled program can only call back into module-level code, and
-# the program is cached per static config, so the listener cannot be baked into it.
-_LISTENERS: list = []
-
-
-def _notify(c) -> None:
-    for listener in list(_LISTENERS):
-        listener(c)
-
+from gpicl_phase.train import Metrics, hyper, run_key, task_data
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -67,42 +59,54 @@ def device_name() -> str:
     return f"{devs[0].device_kind} x{len(devs)}"
 
 
-@functools.lru_cache(maxsize=16)
-def packed(static: RunConfig, progress: bool = False):
-    """``jit(vmap(train))`` over a leading run axis of hyper-parameters and keys, cached per static config.
-
-    With ``progress`` the program calls back to the host after each meta-test interval. JAX never puts a
-    program with host callbacks in its persistent compilation cache, so quiet sweeps and Dask workers
-    (which report progress per chunk instead) compile without one and are cached.
-    """
-    train = make_train(static, on_chunk=_notify if progress else None)
-    return jax.jit(jax.vmap(lambda data, hp, key: train(data, hp, key=key), in_axes=(None, 0, 0)))
-
-
 @functools.lru_cache(maxsize=256)
 def _sizes(static: RunConfig) -> tuple[int, int]:
     return models.count_params(static), models.state_size(static)
 
 
-def train_chunk(chunk: Chunk, progress: bool = False) -> Metrics:
-    """Trains a chunk's runs in one program; returns numpy metrics with a run axis of ``len(chunk.configs)``."""
+def train_chunk(chunk: Chunk, on_chunk=None, task_source: str = "auto",
+                checkpoints: driver.Checkpoints | None = None) -> Metrics:
+    """Trains a chunk's runs as one pack; numpy metrics with a run axis of ``len(chunk.configs)``.
+
+    ``on_chunk(c)`` is called after each meta-test interval c (progress); ``task_source`` is
+    ``driver.bank_size``'s mode; ``checkpoints`` lets a killed chunk resume mid-run.
+    """
     cfgs = list(chunk.configs) + [chunk.configs[-1]] * (chunk.size - len(chunk.configs))
     hp = hyper(cfgs)
     keys = jax.vmap(run_key)(jnp.asarray(hp.seed))
-    out = packed(chunk.static, progress)(task_data(chunk.static), hp, keys)
-    n = len(chunk.configs)
-    return Metrics(*(np.asarray(x)[:n] for x in out))
+    data = task_data(chunk.static)
+    n = driver.bank_size(chunk.static, max(c.num_tasks for c in cfgs), chunk.size, data.train_x.shape[1],
+                         device_budget(), task_source)
+    out = driver.drive(chunk.static, driver.with_bank(data, chunk.static, n), hp, keys, packed=True,
+                       on_chunk=on_chunk, checkpoints=checkpoints)
+    n_runs = len(chunk.configs)
+    return Metrics(*(np.asarray(x)[:n_runs] for x in out))
+
+
+def checkpoint_name(chunk: Chunk) -> str:
+    """The store's name for a chunk's checkpoint: its group and cells, so a replanned sweep never mixes them."""
+    return f"group{chunk.group}-" + hashlib.sha1(repr(chunk.indices).encode()).hexdigest()[:12]
 
 
 def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: frozenset = frozenset(),
-              progress: bool = False):
-    """Trains a chunk and writes every cell not in ``skip`` (already finished); never raises for a bad run."""
+              on_chunk=None, task_source: str = "auto", checkpoint_every: float = 300.0):
+    """Trains a chunk and writes every cell not in ``skip`` (already finished); never raises for a bad run.
+
+    Every ``checkpoint_every`` seconds (``inf``: never) the pack in training is checkpointed into the store,
+    so a killed sweep resumes mid-run; the checkpoint is dropped once the cells are written.
+    """
     cells = [(i, c) for i, c in zip(chunk.indices, chunk.configs) if i not in skip]
     where = [dict(zip(axis_names, i)) for i, _ in cells]
     store.set_status(store_path, where, "running")
     start = time.perf_counter()
+    name = checkpoint_name(chunk)
+    resumed = lambda step: print(  # noqa: E731
+        f"group {chunk.group}: {len(cells)} runs resume from their checkpoint at step {step}", file=sys.stderr)
+    checkpoints = None if checkpoint_every == float("inf") else driver.Checkpoints(
+        save=functools.partial(store.save_checkpoint, store_path, name),
+        load=functools.partial(store.load_checkpoint, store_path, name), every=checkpoint_every, resumed=resumed)
     try:
-        metrics = train_chunk(chunk, progress)
+        metrics = train_chunk(chunk, on_chunk, task_source, checkpoints)
     except Exception as err:  # one failing program must not take the sweep down: record it and go on
         msg = f"{type(err).__name__}: {err}"
         store.set_status(store_path, where, "failed", msg)
@@ -122,4 +126,5 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: 
             eval_acc=metrics.eval_acc[k], eval_loss=metrics.eval_loss[k], param_count=params,
             state_size=state, wall_time=wall / len(chunk.configs), status=status, diverged_step=div,
             message=f"non-finite loss or gradient at step {div}" if div >= 0 else "")
+    store.drop_checkpoint(store_path, name)
     return ChunkResult(chunk.group, written, wall)

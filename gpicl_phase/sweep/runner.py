@@ -134,12 +134,23 @@ def pending_chunks(chunks: list[Chunk], status: np.ndarray) -> list[tuple[Chunk,
 
 
 def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: int | None = None,
-              workers: int | None = None, scheduler: str | None = None, progress: bool = True) -> SweepSummary:
-    """Runs every unfinished cell of ``spec`` into the store at ``path``; returns what was done."""
+              workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+              task_source: str = "auto", checkpoint_every: float = 300.0) -> SweepSummary:
+    """Runs every unfinished cell of ``spec`` into the store at ``path``; returns what was done.
+
+    ``task_source`` (auto, bank, fresh) picks how training tasks are made; every choice gives the same
+    batches, so it never changes a result (``driver.bank_size``). Packs in training are checkpointed into
+    the store every ``checkpoint_every`` seconds (``inf``: never), so a killed sweep resumes mid-run.
+    """
+    from gpicl_phase.driver import TASK_SOURCES
     from gpicl_phase.sweep import execute
 
     if executor not in ("local", "dask"):
         raise SweepError(f"--executor must be 'local' or 'dask', got {executor!r}")
+    if task_source not in TASK_SOURCES:
+        raise SweepError(f"--task-source must be one of {', '.join(TASK_SOURCES)}, got {task_source!r}")
+    if not checkpoint_every >= 0:
+        raise SweepError(f"--checkpoint-every must be seconds >= 0 (inf: never), got {checkpoint_every!r}")
     path = os.fspath(path)
     start = time.perf_counter()
     pack = open_or_create(spec, path, max_pack=max_pack)
@@ -160,17 +171,15 @@ def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: 
 
     if executor == "local":
         execute.enable_compile_cache()
-        execute._LISTENERS.append(bar.on_chunk)
-        try:
-            for chunk, done in todo:
-                bar.start_chunk(chunk)
-                record(execute.run_chunk(chunk, path, axis_names, done, progress=progress), chunk)
-        finally:
-            execute._LISTENERS.remove(bar.on_chunk)
+        for chunk, done in todo:
+            bar.start_chunk(chunk)
+            record(execute.run_chunk(chunk, path, axis_names, done, on_chunk=bar.on_chunk if progress else None,
+                                     task_source=task_source, checkpoint_every=checkpoint_every), chunk)
     else:
         from gpicl_phase.sweep.distributed import run_on_dask
 
-        run_on_dask(todo, path, axis_names, record=record, workers=workers, scheduler=scheduler)
+        run_on_dask(todo, path, axis_names, record=record, workers=workers, scheduler=scheduler,
+                    task_source=task_source, checkpoint_every=checkpoint_every)
     bar.close()
     return SweepSummary(spec.size, skipped, written, failures, time.perf_counter() - start)
 
@@ -197,8 +206,7 @@ class _progress_bar:
         self._runs = chunk.size
 
     def on_chunk(self, c) -> None:
-        # Called from inside the compiled program once per meta-test interval; the interval index is not
-        # batched, so one call stands for every packed run.
+        # Called between the chunk programs once per meta-test interval; one call stands for every packed run.
         n = min(self.eval_every * self._runs, self._chunk_total - self._chunk_steps)
         self._chunk_steps += n
         self.bar.update(n)
