@@ -1,6 +1,6 @@
 """Prints the measured numbers REPRODUCTION.md quotes, straight from the stores (nothing typed by hand).
 
-Usage: python scripts/reproduction_numbers.py runs/cpu_phase.zarr runs/cpu_generalize.zarr > docs/reproduction_numbers.md
+Usage: python scripts/reproduction_numbers.py runs/cpu_phase.zarr runs/cpu_generalize.zarr [more stores] > docs/reproduction_numbers.md
 Each store is analysed with the default thresholds (docs/analysis.md); stores that do not exist are skipped
 with a line saying so.
 """
@@ -14,6 +14,7 @@ import numpy as np
 
 from gpicl_phase import store
 from gpicl_phase.analysis import Thresholds, classify, plateaus, run_metrics
+from gpicl_phase.analysis.plateau import plateau_power_law
 from gpicl_phase.analysis.report import summary_text
 
 
@@ -90,6 +91,11 @@ def main(paths: list[str]) -> int:
         print("```\n" + summary_text(ds, th) + "\n```\n")
         print("Per run (accuracy averaged over the first / last 5 positions, last eval step):\n")
         print("\n".join(per_cell_table(ds, m, phase)) + "\n")
+        for x in ("batch_size", "adam_eps"):
+            if x in ds.status.dims:
+                fit = plateau_power_law(ds, th, x=x)
+                print(f"Plateau length vs {x}, power-law fit (plateau_steps = prefactor * {x}^exponent):\n")
+                print("```\n" + fit.to_string(index=False) + "\n```\n")
         if ds.status.size <= 8:
             print("Meta-test accuracy by examples seen (last eval step):\n")
             print("\n".join(curve_lines(ds)) + "\n")
