@@ -233,54 +233,18 @@ def write_all(path: str | os.PathLike, ds: xr.Dataset) -> None:
         array[...] = values.astype(_STR) if name == "message" else values
 
 
-# --- checkpoints of runs in progress --------------------------------------------------------------------------
-# A pack of runs in the middle of training (parameters, optimizer state, metrics so far) as one .npz file in
-# the store's `checkpoints` group: a Zarr group so Zarr and xarray see a known member and skip it.
+# --- where checkpoints live ----------------------------------------------------------------------------------
 
 CHECKPOINTS = "checkpoints"
 
 
-def save_checkpoint(path: str | os.PathLike, name: str, arrays: Mapping[str, np.ndarray], meta: Mapping) -> None:
-    """Write checkpoint ``name`` atomically (a temporary file, then a rename): a kill leaves the old one."""
-    import json
-
+def checkpoint_dir(path: str | os.PathLike) -> Path:
+    """The store's `checkpoints` Zarr group as a directory, created if missing (gpicl_phase.checkpoints writes
+    the files in it). A Zarr group, so Zarr and xarray see a known member and skip it."""
     group = _open_group(path, mode="r+")
     if CHECKPOINTS not in group:
         group.create_group(CHECKPOINTS)
-    target = _checkpoint_file(path, name)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, __meta__=np.array(json.dumps(dict(meta))), **arrays)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_checkpoint(path: str | os.PathLike, name: str) -> tuple[dict[str, np.ndarray], dict] | None:
-    """``(arrays, meta)`` of checkpoint ``name``, or None when there is none (or it cannot be read)."""
-    import json
-
-    target = _checkpoint_file(path, name)
-    if not target.is_file():
-        return None
-    try:
-        with np.load(target, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        return arrays, json.loads(str(arrays.pop("__meta__")))
-    except (OSError, ValueError, KeyError):  # a file from elsewhere, or damaged: start the runs over
-        return None
-
-
-def drop_checkpoint(path: str | os.PathLike, name: str) -> None:
-    """Delete checkpoint ``name`` if it exists (its runs are written)."""
-    _checkpoint_file(path, name).unlink(missing_ok=True)
-
-
-def _checkpoint_file(path: str | os.PathLike, name: str) -> Path:
-    if not name or "/" in name or name.startswith("."):
-        raise StoreError(f"bad checkpoint name {name!r}")
-    return Path(path) / CHECKPOINTS / f"{name}.npz"
+    return Path(path) / CHECKPOINTS
 
 
 # --- helpers -------------------------------------------------------------------------------------------------

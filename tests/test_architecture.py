@@ -14,8 +14,9 @@ ALLOWED = {
     "models": {"config"},
     "train": {"config", "tasks", "models", "data"},
     "driver": {"config", "tasks", "train"},  # never the store: checkpoints come in as functions
-    "sweep": {"config", "tasks", "models", "train", "driver", "data", "store"},
+    "sweep": {"config", "tasks", "models", "train", "driver", "data", "store", "checkpoints"},
     "store": set(),
+    "checkpoints": {"store"},
     "analysis": {"store"},
     "figures": {"analysis", "store"},
     "testing": {"store", "analysis"},

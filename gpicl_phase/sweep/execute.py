@@ -18,10 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gpicl_phase import checkpoints as checkpoints_io
 from gpicl_phase import driver, models, store
 from gpicl_phase.config import RunConfig
 from gpicl_phase.sweep.plan import Chunk
 from gpicl_phase.train import Metrics, hyper, run_key, task_data
+
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -103,8 +105,8 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: 
     resumed = lambda step: print(  # noqa: E731
         f"group {chunk.group}: {len(cells)} runs resume from their checkpoint at step {step}", file=sys.stderr)
     checkpoints = None if checkpoint_every == float("inf") else driver.Checkpoints(
-        save=functools.partial(store.save_checkpoint, store_path, name),
-        load=functools.partial(store.load_checkpoint, store_path, name), every=checkpoint_every, resumed=resumed)
+        save=functools.partial(checkpoints_io.save, store_path, name),
+        load=functools.partial(checkpoints_io.load, store_path, name), every=checkpoint_every, resumed=resumed)
     try:
         metrics = train_chunk(chunk, on_chunk, task_source, checkpoints)
     except Exception as err:  # one failing program must not take the sweep down: record it and go on
@@ -126,5 +128,5 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: 
             eval_acc=metrics.eval_acc[k], eval_loss=metrics.eval_loss[k], param_count=params,
             state_size=state, wall_time=wall / len(chunk.configs), status=status, diverged_step=div,
             message=f"non-finite loss or gradient at step {div}" if div >= 0 else "")
-    store.drop_checkpoint(store_path, name)
+    checkpoints_io.drop(store_path, name)
     return ChunkResult(chunk.group, written, wall)
