@@ -74,6 +74,10 @@ def cmd_sweep(args) -> int:
     try:
         overrides = dict(_key_value(kv) for kv in args.set or ())
         spec = load(args.spec, smoke=args.smoke, overrides=overrides)
+        if args.dry_run:
+            return _dry_run(spec, args)
+        if not args.store:
+            raise SweepError("--store is required (where results go); or use --dry-run to check the file only")
         summary = run_sweep(spec, args.store, executor=args.executor, max_pack=args.max_pack,
                             workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
                             task_source=args.task_source, checkpoint_every=args.checkpoint_every)
@@ -85,6 +89,23 @@ def cmd_sweep(args) -> int:
     for failure in summary.failures:
         print(f"FAILED {failure}", file=sys.stderr)
     return 0 if summary.ok else 1
+
+
+def _dry_run(spec, args) -> int:
+    """Prints the plan of a sweep and traces each program; nothing is trained or written."""
+    from gpicl_phase.sweep.runner import check_sweep
+
+    print(f"{spec.name}: {spec.size} runs; tracing each compiled program (nothing is trained or written)")
+    print("group  runs/pack  steps  task source     MiB/run  shapes")
+
+    def show(c):
+        source = f"bank of {c.bank}" if c.bank else "fresh draws"
+        print(f"{c.group:5d}  {c.runs:4d}/{c.size:<4d}  {c.steps:5d}  {source:14s} {c.run_mib:8.1f}  {c.static}")
+
+    chunks = check_sweep(spec, max_pack=args.max_pack, task_source=args.task_source, on_chunk=show)
+    groups = len({c.group for c in chunks})
+    print(f"ok: {len(chunks)} chunks in {groups} compiled program group(s); every program traces")
+    return 0
 
 
 def cmd_status(args) -> int:
@@ -182,7 +203,10 @@ def parser() -> argparse.ArgumentParser:
                                    "compiled program, write results to a Zarr store. Re-running the same "
                                    "command resumes: finished runs are skipped.")
     s.add_argument("spec", help="sweep file (sweeps/*.toml)")
-    s.add_argument("--store", required=True, help="Zarr store path (created if missing)")
+    s.add_argument("--store", help="Zarr store path (created if missing); required unless --dry-run")
+    s.add_argument("--dry-run", action="store_true",
+                   help="check the file without training: print the plan (packs, steps, task source, memory) "
+                        "and trace every compiled program, in seconds; nothing is written")
     s.add_argument("--smoke", action="store_true", help="apply the file's [smoke] table: seconds, for CI")
     s.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override a base config field (repeatable), e.g. --set steps=5000; recorded in the store")

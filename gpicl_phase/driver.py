@@ -100,6 +100,19 @@ def drive(static: RunConfig, data: TaskData, hp: Hyper, key: jax.Array, *, packe
     return assemble(first, stacked, np.asarray(carry.diverged_step))
 
 
+def check(static: RunConfig, data: TaskData, hp: Hyper, key: jax.Array, *, packed: bool, bank: int = 0) -> None:
+    """Traces ``drive``'s programs on these inputs without compiling or running them (seconds, not minutes):
+    shape and config errors surface as they would in training. ``bank``: the task bank ``drive`` would get
+    (only its shape is made)."""
+    start, chunk, _ = programs(static, packed)
+    if bank > 0:
+        shape = jax.eval_shape(lambda: tasks.build_bank(task_root(static.task_seed), bank, data.train_x.shape[1],
+                                                        static.num_classes))
+        data = data._replace(bank=shape)
+    carry, _ = jax.eval_shape(start, data, hp, key)
+    jax.eval_shape(chunk, data, hp, carry, np.int32(0))
+
+
 def _collect(outs: list, pending: tuple, on_chunk) -> None:
     c, out = pending
     outs.append(ChunkOut(*(np.asarray(x) for x in out)))

@@ -26,7 +26,9 @@ def test_host_loop_equals_the_scanned_program_and_reports_every_chunk(tiny_cfg, 
 
 
 def test_packed_host_loop_equals_runs_one_by_one(tiny_cfg, tiny_data):
-    cfgs = [tiny_cfg.replace(seed=s, num_tasks=n, lr=lr) for s, n, lr in [(0, 1, 1e-3), (1, 2 ** 20, 3e-3)]]
+    # What sweeps pack: runs differing in seed, task count, learning rate and bias (all traced values).
+    cfgs = [tiny_cfg.replace(seed=s, num_tasks=n, lr=lr, bias=b)
+            for s, n, lr, b in [(0, 1, 1e-3, 0.0), (1, 4, 3e-3, 0.5), (0, 2 ** 20, 1e-3, 0.0)]]
     keys = jax.vmap(train.run_key)(jnp.asarray([c.seed for c in cfgs], jnp.uint32))
     packed = driver.drive(tiny_cfg.static_part(), tiny_data, train.hyper(cfgs), keys, packed=True)
     for i, cfg in enumerate(cfgs):

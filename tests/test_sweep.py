@@ -6,7 +6,7 @@ import pytest
 from gpicl_phase import store
 from gpicl_phase.sweep import load
 from gpicl_phase.sweep.runner import SweepError, run_sweep
-from sweep_helpers import assert_same_results, write_spec
+from sweep_helpers import TINY_SWEEP, assert_same_results, write_spec
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +76,31 @@ def test_a_failing_chunk_is_recorded_and_the_rest_still_runs(tmp_path, monkeypat
     monkeypatch.setattr(execute, "train_chunk", real)
     retry = run_sweep(spec, path, max_pack=2, progress=False)
     assert retry.ok and retry.written == {"done": 2, "diverged": 0} and retry.skipped == 2
+
+
+def test_dry_run_prints_the_plan_traces_and_writes_nothing(tmp_path, capsys):
+    from gpicl_phase import cli
+
+    spec_path = write_spec(tmp_path)
+    assert cli.main(["sweep", str(spec_path), "--dry-run", "--max-pack", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny: 8 runs" in out and "ok: 3 chunks in 1 compiled program group(s)" in out
+    assert "   3/3 " in out and "   2/3 " in out  # 8 runs packed 3, 3, 2 (the last padded to 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
+    assert cli.main(["sweep", str(spec_path)]) == 2  # no --store and no --dry-run
+    assert "--store is required" in capsys.readouterr().err
+
+
+def test_dry_run_names_the_group_whose_program_does_not_trace(tmp_path, monkeypatch):
+    from gpicl_phase import models
+    from gpicl_phase.sweep.runner import check_sweep
+
+    def broken(cfg, params, tokens):
+        raise ValueError("shapes do not fit")
+
+    real = models.MODELS["transformer"]
+    monkeypatch.setitem(models.MODELS, "transformer", real._replace(apply=broken))
+    # d_model 12: a shape no other test compiles, so no cached program hides the broken model.
+    spec = load(write_spec(tmp_path, TINY_SWEEP.replace("d_model = 8", "d_model = 12")))
+    with pytest.raises(SweepError, match="group 0 .*d_model=12.*ValueError: shapes do not fit"):
+        check_sweep(spec)

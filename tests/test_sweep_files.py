@@ -1,5 +1,5 @@
-"""Every committed sweep file states its question, command, cost and expectation, validates, and its smoke
-variant runs end to end."""
+"""Every committed sweep file states its question, command, cost and expectation, validates, and every
+program it would compile traces (full and smoke variants); the smoke variants of two files run end to end."""
 
 from pathlib import Path
 
@@ -7,9 +7,10 @@ import pytest
 
 from gpicl_phase import store
 from gpicl_phase.sweep import load
-from gpicl_phase.sweep.runner import run_sweep
+from gpicl_phase.sweep.runner import check_sweep, run_sweep
 
-FILES = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
+SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+FILES = sorted(SWEEPS.glob("*.toml"))
 
 
 def test_there_are_sweep_files():
@@ -26,11 +27,24 @@ def test_header_and_validation(path):
     assert smoke.size <= full.size
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_smoke_variant_runs(path, tmp_path, monkeypatch):
+def test_every_program_of_the_file_traces(path):
+    # The full file and its smoke variant: plan, then trace every distinct program (no compile, no training).
+    for smoke in (False, True):
+        planned = check_sweep(load(path, smoke=smoke))
+        assert sum(c.runs for c in planned) == load(path, smoke=smoke).size
+
+
+# End to end through run_sweep for the learners that differ most (SGD, LSTM, Transformer) and the default
+# sweep; every other file's programs are traced above, and tests/test_sweep*.py run sweeps end to end.
+END_TO_END = ("smoke", "paper_table1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", END_TO_END)
+def test_smoke_variant_runs(name, tmp_path, monkeypatch):
     monkeypatch.setenv("GPICL_PHASE_JAX_CACHE", str(tmp_path.parent / "jax-cache"))
-    spec = load(path, smoke=True)
+    spec = load(SWEEPS / f"{name}.toml", smoke=True)
     summary = run_sweep(spec, tmp_path / "s.zarr", progress=False)
     assert summary.ok, summary.failures
     status = store.read_status(tmp_path / "s.zarr")

@@ -66,6 +66,17 @@ def _sizes(static: RunConfig) -> tuple[int, int]:
     return models.count_params(static), models.state_size(static)
 
 
+def _inputs(chunk: Chunk, task_source: str):
+    """``(data, hp, keys, bank)`` of a chunk's pack: padded to ``chunk.size``; ``bank`` tasks to bank (0: fresh)."""
+    cfgs = list(chunk.configs) + [chunk.configs[-1]] * (chunk.size - len(chunk.configs))
+    hp = hyper(cfgs)
+    keys = jax.vmap(run_key)(jnp.asarray(hp.seed))
+    data = task_data(chunk.static)
+    bank = driver.bank_size(chunk.static, max(c.num_tasks for c in cfgs), chunk.size, data.train_x.shape[1],
+                            device_budget(), task_source)
+    return data, hp, keys, bank
+
+
 def train_chunk(chunk: Chunk, on_chunk=None, task_source: str = "auto",
                 checkpoints: driver.Checkpoints | None = None) -> Metrics:
     """Trains a chunk's runs as one pack; numpy metrics with a run axis of ``len(chunk.configs)``.
@@ -73,16 +84,19 @@ def train_chunk(chunk: Chunk, on_chunk=None, task_source: str = "auto",
     ``on_chunk(c)`` is called after each meta-test interval c (progress); ``task_source`` is
     ``driver.bank_size``'s mode; ``checkpoints`` lets a killed chunk resume mid-run.
     """
-    cfgs = list(chunk.configs) + [chunk.configs[-1]] * (chunk.size - len(chunk.configs))
-    hp = hyper(cfgs)
-    keys = jax.vmap(run_key)(jnp.asarray(hp.seed))
-    data = task_data(chunk.static)
-    n = driver.bank_size(chunk.static, max(c.num_tasks for c in cfgs), chunk.size, data.train_x.shape[1],
-                         device_budget(), task_source)
-    out = driver.drive(chunk.static, driver.with_bank(data, chunk.static, n), hp, keys, packed=True,
+    data, hp, keys, bank = _inputs(chunk, task_source)
+    out = driver.drive(chunk.static, driver.with_bank(data, chunk.static, bank), hp, keys, packed=True,
                        on_chunk=on_chunk, checkpoints=checkpoints)
     n_runs = len(chunk.configs)
     return Metrics(*(np.asarray(x)[:n_runs] for x in out))
+
+
+def check_chunk(chunk: Chunk, task_source: str = "auto") -> int:
+    """Traces the chunk's programs as ``train_chunk`` would build them (nothing compiled, trained or
+    written); returns the tasks it would bank (0: fresh draws). Raises what training would raise."""
+    data, hp, keys, bank = _inputs(chunk, task_source)
+    driver.check(chunk.static, data, hp, keys, packed=True, bank=bank)
+    return bank
 
 
 def checkpoint_name(chunk: Chunk) -> str:

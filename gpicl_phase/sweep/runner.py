@@ -184,6 +184,54 @@ def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: 
     return SweepSummary(spec.size, skipped, written, failures, time.perf_counter() - start)
 
 
+@dataclass(frozen=True)
+class PlannedChunk:
+    """One chunk of a dry run: what would be compiled and trained."""
+
+    group: int
+    runs: int
+    size: int
+    steps: int
+    static: str
+    bank: int
+    run_mib: float
+
+
+def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: str = "auto",
+                on_chunk=None) -> list[PlannedChunk]:
+    """A dry run: plans ``spec`` as ``run_sweep`` would for a new store and traces every distinct program
+    (no compile, no training, no store), so a sweep file's errors show in seconds. One chunk per group is
+    traced (every chunk of a group is the same program); ``on_chunk(planned)`` is called as each is done."""
+    from gpicl_phase.driver import TASK_SOURCES
+    from gpicl_phase.sweep import execute
+    from gpicl_phase.sweep.plan import run_bytes
+
+    if task_source not in TASK_SOURCES:
+        raise SweepError(f"--task-source must be one of {', '.join(TASK_SOURCES)}, got {task_source!r}")
+    chunks = plan(spec, budget_bytes=execute.device_budget(), max_pack=max_pack)
+    traced: dict[int, int] = {}
+    out = []
+    for chunk in chunks:
+        if chunk.group not in traced:
+            try:
+                traced[chunk.group] = execute.check_chunk(chunk, task_source)
+            except Exception as err:
+                raise SweepError(f"group {chunk.group} ({_static_text(chunk.static)}) does not trace: "
+                                 f"{type(err).__name__}: {err}") from err
+        planned = PlannedChunk(chunk.group, len(chunk.configs), chunk.size, chunk.steps,
+                               _static_text(chunk.static), traced[chunk.group], run_bytes(chunk.static) / 2**20)
+        out.append(planned)
+        if on_chunk is not None:
+            on_chunk(planned)
+    return out
+
+
+def _static_text(static) -> str:
+    """The shape-deciding fields of a group, for people."""
+    return (f"{static.model} d_model={static.d_model} layers={static.num_layers} batch={static.batch_size} "
+            f"T={static.seq_len} input={static.input_dim}")
+
+
 class _progress_bar:
     """A tqdm bar over training steps (so its rate is steps per second) that also shows cells done/total."""
 
