@@ -6,9 +6,10 @@
   the 10,000-run analysis test); reading it all (``ds.load()`` through Zarr against ``store.load_results``);
 - the phase-diagram callback, ``app.pages.phase.figure(stores, search)`` (what the app's ``phase-graph``
   figure output calls): cold (a fresh ``Stores``, so it opens, loads and classifies the store) and warm
-  (the same ``Stores``, analysis cached, as every later callback of a page view), and cold with the
-  ``Source.data`` of commit 9a994e2 (the figure variables through Zarr's ``ds.load()``) patched back in,
-  for before/after in one run; interleaved.
+  (the same ``Stores``, analysis cached, as every later callback of a page view), and cold with two
+  earlier readers patched back in, for before/after in one run: chunk files read by ``open()`` one full
+  path at a time (commit 8b5fea7), and ``Source.data`` through Zarr's ``ds.load()`` (commit 9a994e2);
+  interleaved.
 
     python benchmarks/bench_store.py [--quick] [--out FILE]
 """
@@ -108,21 +109,49 @@ def read_rows(path: Path, runs: int, repeats: int, load_repeats: int) -> list[di
     def cold():
         last["cold"] = phase.figure(Stores([str(path)]), search)
 
-    def cold_before():
+    def cold_zarr():
         with source_data_through_zarr():
-            last["before"] = phase.figure(Stores([str(path)]), search)
+            last["zarr"] = phase.figure(Stores([str(path)]), search)
 
-    cb = interleaved({"cold": cold, "warm": lambda: phase.figure(warm, search), "cold, before": cold_before},
-                     max(2, load_repeats), warmup=0)
-    same = "identical" if last["cold"].to_json() == last["before"].to_json() else "DIFFERS"
+    def cold_open():
+        with chunk_files_through_open():
+            last["open"] = phase.figure(Stores([str(path)]), search)
+
+    cb = interleaved({"cold": cold, "warm": lambda: phase.figure(warm, search), "cold, open() reads": cold_open,
+                      "cold, Zarr reads": cold_zarr}, max(2, load_repeats), warmup=0)
+    same = all(last["cold"].to_json() == last[k].to_json() for k in ("zarr", "open"))
     notes = {"cold": "fresh Stores: status, open, load (store.load_results of the figure variables), "
-                     f"classify, figure; figure {same} to before",
+                     f"classify, figure; figure {'identical' if same else 'DIFFERS'} to the before variants",
              "warm": "cached Source: figure only",
-             "cold, before": "Source.data of commit 9a994e2, patched here: the figure variables via ds.load()"}
+             "cold, open() reads": "store._cell_files of commit 8b5fea7, patched here: one open() per chunk file",
+             "cold, Zarr reads": "Source.data of commit 9a994e2, patched here: the figure variables via ds.load()"}
     for name, t in cb.items():
         rows.append(timed_row(BENCH, case, f"phase callback {name}", t, unit="s", target="< 1",
                               met=statistics.median(t) < 1.0, note=notes[name]))
     return rows
+
+
+@contextlib.contextmanager
+def chunk_files_through_open():
+    """For this process only: chunk files read as before this change (open() and a full path per file)."""
+    import numpy as np
+
+    from gpicl_phase import store
+
+    def cell_files(base, shape, tail):
+        for cell in np.ndindex(*shape):
+            try:
+                with open(base + "/" + "/".join(map(str, cell)) + tail, "rb") as f:
+                    yield cell, f.read()
+            except FileNotFoundError:
+                continue
+
+    original = store._cell_files
+    store._cell_files = cell_files
+    try:
+        yield
+    finally:
+        store._cell_files = original
 
 
 @contextlib.contextmanager
