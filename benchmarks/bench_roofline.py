@@ -101,7 +101,9 @@ def run(quick: bool = False, gpu: bool = False) -> list[dict]:
 
     if quick:
         return measure(bench_step.config(64, 32, 20), repeats=2, peak_size=1024)
-    cfg = bench_step.config(256, 128, 400 if gpu else 20)
+    # 4 steps per timed JAX call (~1,000 GFLOP): a run's fixed part (init, two meta-tests) is then a small
+    # share, as in a sweep's runs of thousands of steps; with 1 step it was ~25% of the call (BENCHMARKS.md).
+    cfg = bench_step.config(256, 128, 400 if gpu else 1000)
     return measure(cfg, repeats=5 if gpu else 3, peak_size=8192 if gpu else 2048, gpu=gpu)
 
 

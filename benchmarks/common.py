@@ -204,3 +204,15 @@ def block(x):
     import jax
 
     return jax.block_until_ready(x)
+
+
+def grid_configs(text: str):
+    """``(d_model, batch_size, bench_config)`` for each ``N_M:B`` pair of a ``--grid`` option."""
+    for pair in text.split(","):
+        d, b = map(int, pair.split(":"))
+        yield d, b, bench_config(d_model=d, batch_size=b)
+
+
+def ratio_text(ratios: list[float]) -> str:
+    """Per-round ratios as ``x<median> (<min>..<max>)``."""
+    return f"x{statistics.median(ratios):.2f} ({min(ratios):.2f}..{max(ratios):.2f})"
