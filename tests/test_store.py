@@ -216,3 +216,21 @@ def test_bad_stores_raise_readable_store_errors(tmp_path):
     shutil.rmtree(path / "eval_loss")
     with pytest.raises(StoreError, match="lacks the variable.*eval_loss"):
         store.open_results(path)
+
+
+# eval_acc chunks of 65,536 B (exactly one 64 KiB read, then an empty one), 65,600 B and 320,000 B.
+@pytest.mark.parametrize("eval_steps,seq_len", [(64, 64), (41, 100), (200, 100)])
+def test_load_results_reads_chunks_larger_than_one_read(tmp_path, eval_steps, seq_len):
+    # store._read_all reads 64 KiB at a time; eval_acc chunks of real sweeps can be larger.
+    path = tmp_path / "big.zarr"
+    store.create(path, axes={"seed": [0, 1]}, log_steps=[10], eval_steps=list(range(eval_steps)),
+                 streams=["seen", "unseen", "a", "b"], seq_len=seq_len, attrs={})
+    rng = np.random.default_rng(eval_steps)
+    acc = rng.random((eval_steps, 4, seq_len), dtype=np.float32)
+    store.write_cell(path, {"seed": 1}, train_loss=[1.0], grad_norm=[1.0], eval_acc=acc, eval_loss=acc,
+                     param_count=1, state_size=1, wall_time=1.0, status="done")
+    raw = store._read_raw(path, store._open_group(path, mode="r"), "eval_acc")
+    assert raw is not None, "the fast reader fell back to Zarr, so this test would not test it"
+    loaded = store.load_results(path, ["eval_acc", "status"])
+    np.testing.assert_array_equal(loaded["eval_acc"].values[1], acc)
+    assert np.isnan(loaded["eval_acc"].values[0]).all() and loaded["status"].values.tolist() == [0, 2]
