@@ -86,6 +86,8 @@ def test_dry_run_prints_the_plan_traces_and_writes_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "tiny: 8 runs" in out and "ok: 3 chunks in 1 compiled program group(s)" in out
     assert "   3/3 " in out and "   2/3 " in out  # 8 runs packed 3, 3, 2 (the last padded to 3)
+    # Each chunk banks the tasks its own runs draw (num_tasks up to 4, 16, 64): a program per bank size.
+    assert [line.split("bank of ")[1].split()[0] for line in out.splitlines() if "bank of" in line] == ["4", "16", "64"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
     assert cli.main(["sweep", str(spec_path)]) == 2  # no --store and no --dry-run
     assert "--store is required" in capsys.readouterr().err

@@ -91,11 +91,13 @@ def train_chunk(chunk: Chunk, on_chunk=None, task_source: str = "auto",
     return Metrics(*(np.asarray(x)[:n_runs] for x in out))
 
 
-def check_chunk(chunk: Chunk, task_source: str = "auto") -> int:
+def check_chunk(chunk: Chunk, task_source: str = "auto", trace: bool = True) -> int:
     """Traces the chunk's programs as ``train_chunk`` would build them (nothing compiled, trained or
-    written); returns the tasks it would bank (0: fresh draws). Raises what training would raise."""
+    written); returns the tasks it would bank (0: fresh draws). Raises what training would raise.
+    ``trace=False`` only decides the task source."""
     data, hp, keys, bank = _inputs(chunk, task_source)
-    driver.check(chunk.static, data, hp, keys, packed=True, bank=bank)
+    if trace:
+        driver.check(chunk.static, data, hp, keys, packed=True, bank=bank)
     return bank
 
 

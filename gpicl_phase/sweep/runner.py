@@ -200,8 +200,8 @@ class PlannedChunk:
 def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: str = "auto",
                 on_chunk=None) -> list[PlannedChunk]:
     """A dry run: plans ``spec`` as ``run_sweep`` would for a new store and traces every distinct program
-    (no compile, no training, no store), so a sweep file's errors show in seconds. One chunk per group is
-    traced (every chunk of a group is the same program); ``on_chunk(planned)`` is called as each is done."""
+    (no compile, no training, no store), so a sweep file's errors show in seconds. Chunks of one group with
+    the same task bank size are one program and traced once; ``on_chunk(planned)`` is called as each is done."""
     from gpicl_phase.driver import TASK_SOURCES
     from gpicl_phase.sweep import execute
     from gpicl_phase.sweep.plan import run_bytes
@@ -209,17 +209,19 @@ def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: st
     if task_source not in TASK_SOURCES:
         raise SweepError(f"--task-source must be one of {', '.join(TASK_SOURCES)}, got {task_source!r}")
     chunks = plan(spec, budget_bytes=execute.device_budget(), max_pack=max_pack)
-    traced: dict[int, int] = {}
+    traced: set[tuple[int, int]] = set()
     out = []
     for chunk in chunks:
-        if chunk.group not in traced:
-            try:
-                traced[chunk.group] = execute.check_chunk(chunk, task_source)
-            except Exception as err:
-                raise SweepError(f"group {chunk.group} ({_static_text(chunk.static)}) does not trace: "
-                                 f"{type(err).__name__}: {err}") from err
+        try:
+            bank = execute.check_chunk(chunk, task_source, trace=False)
+            if (chunk.group, bank) not in traced:
+                execute.check_chunk(chunk, task_source)
+                traced.add((chunk.group, bank))
+        except Exception as err:
+            raise SweepError(f"group {chunk.group} ({_static_text(chunk.static)}) does not trace: "
+                             f"{type(err).__name__}: {err}") from err
         planned = PlannedChunk(chunk.group, len(chunk.configs), chunk.size, chunk.steps,
-                               _static_text(chunk.static), traced[chunk.group], run_bytes(chunk.static) / 2**20)
+                               _static_text(chunk.static), bank, run_bytes(chunk.static) / 2**20)
         out.append(planned)
         if on_chunk is not None:
             on_chunk(planned)
