@@ -123,7 +123,7 @@ def read_rows(path: Path, runs: int, repeats: int, load_repeats: int) -> list[di
     notes = {"cold": "fresh Stores: status, open, load (store.load_results of the figure variables), "
                      f"classify, figure; figure {'identical' if same else 'DIFFERS'} to the before variants",
              "warm": "cached Source: figure only",
-             "cold, open() reads": "store._cell_files of commit 8b5fea7, patched here: one open() per chunk file",
+             "cold, open() reads": "chunk reads of commit 8b5fea7, patched into chunk_files.cell_files here: one open() per chunk file",
              "cold, Zarr reads": "Source.data of commit 9a994e2, patched here: the figure variables via ds.load()"}
     for name, t in cb.items():
         rows.append(timed_row(BENCH, case, f"phase callback {name}", t, unit="s", target="< 1",
@@ -136,7 +136,7 @@ def chunk_files_through_open():
     """For this process only: chunk files read as before this change (open() and a full path per file)."""
     import numpy as np
 
-    from gpicl_phase import store
+    from gpicl_phase import chunk_files
 
     def cell_files(base, shape, tail):
         for cell in np.ndindex(*shape):
@@ -146,12 +146,12 @@ def chunk_files_through_open():
             except FileNotFoundError:
                 continue
 
-    original = store._cell_files
-    store._cell_files = cell_files
+    original = chunk_files.cell_files
+    chunk_files.cell_files = cell_files
     try:
         yield
     finally:
-        store._cell_files = original
+        chunk_files.cell_files = original
 
 
 @contextlib.contextmanager

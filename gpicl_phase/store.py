@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from gpicl_phase import __version__
+from gpicl_phase import __version__, chunk_files
 
 SCHEMA_VERSION = 1
 STATUS = {"pending": 0, "running": 1, "done": 2, "diverged": 3, "failed": 4}
@@ -424,7 +424,7 @@ def _read_raw(path: str | os.PathLike, group: zarr.Group, name: str) -> np.ndarr
     size = int(np.prod(trailing)) * native.itemsize if raw else 0
     base = os.path.join(os.fspath(path), name, "c")
     tail = "/0" * len(trailing)
-    for cell, data in _cell_files(base, array.shape[:n_axes], tail):
+    for cell, data in chunk_files.cell_files(base, array.shape[:n_axes], tail):
         if raw and len(data) == size:
             out[cell] = np.frombuffer(data, dtype=out.dtype).reshape(trailing)
         elif text and len(data) >= 8 and data[:4] == b"\x01\x00\x00\x00":
@@ -432,44 +432,6 @@ def _read_raw(path: str | os.PathLike, group: zarr.Group, name: str) -> np.ndarr
         else:
             return None
     return out.astype(native) if raw else out
-
-
-def _cell_files(base: str, shape: tuple[int, ...], tail: str):
-    """(cell index, bytes) of every chunk file that exists under `base`, in C order.
-
-    os.open/os.read rather than open() (no buffered file object per file), and files opened relative to
-    their directory (the path walked once per directory, not per file): ~3x faster for 10,000 small files.
-    """
-    *outer, inner = shape
-    for prefix in np.ndindex(*outer):
-        directory = "/".join([base, *map(str, prefix)])
-        try:
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
-            continue  # no cell below it was ever written
-        try:
-            for last in range(inner):
-                try:
-                    fd = os.open(f"{last}{tail}", os.O_RDONLY, dir_fd=dir_fd)
-                except FileNotFoundError:
-                    continue  # never written (or reset to the fill value, which Zarr deletes)
-                try:
-                    yield (*prefix, last), _read_all(fd)
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _read_all(fd: int, block: int = 1 << 16) -> bytes:
-    """A whole file from an open descriptor: one read for our chunks (a short read of a file is its end)."""
-    data = os.read(fd, block)
-    if len(data) < block:
-        return data
-    parts = [data]
-    while part := os.read(fd, block):
-        parts.append(part)
-    return b"".join(parts)
 
 
 def _rmtree(path: Path) -> None:

@@ -15,7 +15,8 @@ ALLOWED = {
     "train": {"config", "tasks", "models", "data"},
     "driver": {"config", "tasks", "train"},  # never the store: checkpoints come in as functions
     "sweep": {"config", "tasks", "models", "train", "driver", "data", "store", "checkpoints"},
-    "store": set(),
+    "store": {"chunk_files"},
+    "chunk_files": set(),
     "checkpoints": {"store"},
     "analysis": {"store"},
     "figures": {"analysis", "store"},

@@ -221,7 +221,7 @@ def test_bad_stores_raise_readable_store_errors(tmp_path):
 # eval_acc chunks of 65,536 B (exactly one 64 KiB read, then an empty one), 65,600 B and 320,000 B.
 @pytest.mark.parametrize("eval_steps,seq_len", [(64, 64), (41, 100), (200, 100)])
 def test_load_results_reads_chunks_larger_than_one_read(tmp_path, eval_steps, seq_len):
-    # store._read_all reads 64 KiB at a time; eval_acc chunks of real sweeps can be larger.
+    # chunk_files.read_all reads 64 KiB at a time; eval_acc chunks of real sweeps can be larger.
     path = tmp_path / "big.zarr"
     store.create(path, axes={"seed": [0, 1]}, log_steps=[10], eval_steps=list(range(eval_steps)),
                  streams=["seen", "unseen", "a", "b"], seq_len=seq_len, attrs={})
