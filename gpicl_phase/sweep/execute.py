@@ -91,13 +91,15 @@ def train_chunk(chunk: Chunk, on_chunk=None, task_source: str = "auto",
     return Metrics(*(np.asarray(x)[:n_runs] for x in out))
 
 
-def check_chunk(chunk: Chunk, task_source: str = "auto", trace: bool = True) -> int:
+def check_chunk(chunk: Chunk, task_source: str = "auto", traced: set | None = None) -> int:
     """Traces the chunk's programs as ``train_chunk`` would build them (nothing compiled, trained or
     written); returns the tasks it would bank (0: fresh draws). Raises what training would raise.
-    ``trace=False`` only decides the task source."""
+    ``traced``: (group, bank) pairs already traced, which are the same program and are skipped; updated."""
     data, hp, keys, bank = _inputs(chunk, task_source)
-    if trace:
+    if traced is None or (chunk.group, bank) not in traced:
         driver.check(chunk.static, data, hp, keys, packed=True, bank=bank)
+        if traced is not None:
+            traced.add((chunk.group, bank))
     return bank
 
 

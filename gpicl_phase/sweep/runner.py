@@ -213,10 +213,7 @@ def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: st
     out = []
     for chunk in chunks:
         try:
-            bank = execute.check_chunk(chunk, task_source, trace=False)
-            if (chunk.group, bank) not in traced:
-                execute.check_chunk(chunk, task_source)
-                traced.add((chunk.group, bank))
+            bank = execute.check_chunk(chunk, task_source, traced)
         except Exception as err:
             raise SweepError(f"group {chunk.group} ({_static_text(chunk.static)}) does not trace: "
                              f"{type(err).__name__}: {err}") from err
