@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import common
+import engine_units
 from common import interleaved, row
 
 CONFIGS = {  # name: (kind, RunConfig changes)
@@ -26,41 +26,14 @@ CONFIGS = {  # name: (kind, RunConfig changes)
 
 
 def build(kind: str, cfg, unroll: bool):
-    """(compiled callable, compile seconds, outputs of one call) with the layer scan rolled or unrolled."""
-    import jax
-    import optax
-
-    from gpicl_phase import models, tasks, train
+    """``engine_units.build`` with the layer scan rolled or unrolled."""
     from gpicl_phase.models import transformer
-
-    import task_bank
 
     transformer.UNROLL_LAYERS = unroll  # read when tracing, so it only needs to hold while building
     try:
-        data, hp, key = train.task_data(cfg), train.hyper(cfg), train.run_key(cfg.seed)
-        start = time.perf_counter()
-        if kind == "e2e":
-            compiled = jax.jit(train.make_train(cfg)).lower(data, hp, key=key).compile()
-            fn = lambda: jax.block_until_ready(compiled(data, hp, key=key))  # noqa: E731
-        else:
-            root = train.task_root(cfg.task_seed)
-            tok, y = jax.jit(lambda k: tasks.train_batch(k, data, root, **task_bank.batch_kwargs(cfg, hp)))(key)
-            params = models.init(cfg, key)
-            opt = optax.adam(1e-3)
-
-            def step(p, s):
-                g = jax.grad(lambda p: optax.softmax_cross_entropy_with_integer_labels(
-                    models.apply(cfg, p, tok), y).mean())(p)
-                u, s = opt.update(g, s, p)
-                return optax.apply_updates(p, u), s
-
-            state = opt.init(params)
-            compiled = jax.jit(step).lower(params, state).compile()
-            fn = lambda: jax.block_until_ready(compiled(params, state))  # noqa: E731
-        seconds = time.perf_counter() - start
+        return engine_units.build(kind, cfg)
     finally:
         transformer.UNROLL_LAYERS = True
-    return fn, seconds, fn()
 
 
 def main(argv=None) -> None:

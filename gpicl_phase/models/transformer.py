@@ -7,8 +7,8 @@ token -> Linear -> + learned positional embedding (std 0.1) -> L x [x + Attn(LN(
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
+from gpicl_phase.models.attention import causal_attention
 from gpicl_phase.models.layers import dense, dense_init, layer_norm, layer_norm_init
 
 
@@ -55,11 +55,7 @@ def attention(p: dict, x_BxTxN: jax.Array, num_heads: int) -> jax.Array:
     b, t, _ = x_BxTxN.shape
     split = lambda y: y.reshape(b, t, num_heads, -1)  # noqa: E731
     q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (split(dense(p[n], x_BxTxN)) for n in ("q", "k", "v"))
-    logits_BxHxTxT = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxTxHxK) / jnp.sqrt(q_BxTxHxK.shape[-1])
-    causal_TxT = jnp.tril(jnp.ones((t, t), bool))
-    logits_BxHxTxT = jnp.where(causal_TxT, logits_BxHxTxT, jnp.finfo(logits_BxHxTxT.dtype).min)
-    w_BxHxTxT = jax.nn.softmax(logits_BxHxTxT, axis=-1)
-    out_BxTxHxK = jnp.einsum("bhts,bshk->bthk", w_BxHxTxT, v_BxTxHxK)
+    out_BxTxHxK = causal_attention(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK)
     return dense(p["o"], out_BxTxHxK.reshape(b, t, -1))
 
 

@@ -1,0 +1,71 @@
+"""The engine's cache-blocked causal attention on CPU against the reference form (``models/attention.py``).
+
+For each config: compile seconds of each variant, then the compiled programs timed interleaved, and the
+largest difference between their outputs. ``step`` configs time forward, backward and Adam on a fixed batch;
+``e2e`` configs time the engine's whole compiled run (batches, steps, meta-tests), ``packed`` ones 16 runs
+in one ``vmap``, as ``gpicl-phase sweep`` packs them (the blocks then hold all 16 runs' sequences).
+
+    python benchmarks/blocked_attention.py [--rounds 4] [--match TEXT] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import common
+import engine_units
+from common import interleaved, row
+
+CPU_PHASE = dict(d_model=64, batch_size=64, num_layers=2, num_heads=4, key_size=8, seq_len=40, image_size=5,
+                 num_classes=5, steps=40, eval_every=20, log_every=10, eval_batch=16)
+CONFIGS = {  # name: (kind, RunConfig changes)
+    "paper default N_M=256, B=128": ("step", dict(d_model=256, batch_size=128)),
+    "N_M=64, B=128": ("step", dict(d_model=64, batch_size=128)),
+    "N_M=256, B=32": ("step", dict(d_model=256, batch_size=32)),
+    "paper default, engine run of 2 steps": ("e2e", dict(d_model=256, batch_size=128)),
+    "cpu_phase d64, 16 runs packed": ("packed", CPU_PHASE),
+    "cpu_phase d64, B=256, 16 runs packed": ("packed", dict(CPU_PHASE, batch_size=256)),
+}
+
+
+def build(kind: str, cfg, blocked: bool):
+    """``engine_units.build`` with the blocked or the reference attention."""
+    from gpicl_phase.models import attention
+
+    saved = attention.BLOCKED_BACKENDS
+    attention.BLOCKED_BACKENDS = saved if blocked else ()  # read when tracing: only needed while building
+    try:
+        return engine_units.build(kind, cfg)
+    finally:
+        attention.BLOCKED_BACKENDS = saved
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--match", default="", help="only the configs whose name contains this text")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    from gpicl_phase.models import attention
+
+    rows = []
+    for name, (kind, changes) in CONFIGS.items():
+        if args.match not in name:
+            continue
+        cfg = common.bench_config(**changes)
+        blocks = attention.num_blocks(cfg.batch_size, cfg.num_heads, cfg.seq_len)
+        (ref, c_ref, out_r), (blk, c_blk, out_b) = build(kind, cfg, False), build(kind, cfg, True)
+        t = interleaved({"reference": ref, "blocked": blk}, args.rounds)
+        ratios = [a / b for a, b in zip(t["reference"], t["blocked"], strict=True)]
+        note = (f"blocked ({blocks} blocks per run) {common.ratio_text(ratios)} faster; compile {c_ref:.1f} s "
+                f"reference, {c_blk:.1f} s blocked; max output difference {engine_units.max_difference(out_r, out_b):.1e}")
+        for variant, samples in t.items():
+            rows.append(row("blocked attention", name, f"{kind} s/call, {variant}", statistics.median(samples), "s",
+                            spread=(min(samples), max(samples)), note=note))
+        print(f"{name}: {note}", flush=True)
+    common.report(rows, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Causal softmax attention over ``[B, T, H, K]`` queries, keys and values; a cache-blocked form for CPUs.
+
+The reference form materializes the ``B x H x T x T`` logits, probabilities and their gradients: at the
+paper default that is 41 MB per array per layer, so on a CPU each elementwise pass over them runs from
+main memory. The blocked form computes the same attention a few sequences at a time (``lax.map`` over the
+batch), sized so one block's ``T x T`` arrays stay in cache, and has a flash-attention style backward pass
+that recomputes the probabilities from the saved log-sum-exp instead of storing them. On the 2-core CPU it
+is ~2x faster per layer, forward and backward (BENCHMARKS.md, "Session 4"); the numbers agree with the
+reference to float32 rounding (tests). Accelerators keep the reference form: there a sequential loop over
+blocks would only serialize work that XLA already fuses and parallelizes.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+# Bytes of one block's T x T float32 array (sequences x heads x T x T): about one core's L2 cache, so
+# the few such arrays a block's backward pass holds at once stay within the shared L3. The measured
+# optimum at the paper default (8 sequences of 8 heads at T = 100) was flat from 1.3 to 5 MB.
+BLOCK_BYTES = 2.6e6
+
+# Backends that get the blocked form (see the module docstring).
+BLOCKED_BACKENDS = ("cpu",)
+
+
+def causal_attention(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array, v_BxTxHxK: jax.Array) -> jax.Array:
+    """Each position attends to itself and the positions before it; returns ``[B, T, H, K]``."""
+    b, t, h, _ = q_BxTxHxK.shape
+    blocks = num_blocks(b, h, t)
+    if jax.default_backend() not in BLOCKED_BACKENDS or blocks == 1:
+        return reference(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK)
+    return _blocked(blocks, q_BxTxHxK, k_BxTxHxK, v_BxTxHxK)
+
+
+def reference(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array, v_BxTxHxK: jax.Array) -> jax.Array:
+    """The textbook form: logits, causal mask, softmax, weighted values; autodiff for the gradient."""
+    t = q_BxTxHxK.shape[1]
+    logits_BxHxTxT = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxTxHxK) / jnp.sqrt(q_BxTxHxK.shape[-1])
+    causal_TxT = jnp.tril(jnp.ones((t, t), bool))
+    logits_BxHxTxT = jnp.where(causal_TxT, logits_BxHxTxT, jnp.finfo(logits_BxHxTxT.dtype).min)
+    w_BxHxTxT = jax.nn.softmax(logits_BxHxTxT, axis=-1)
+    return jnp.einsum("bhts,bshk->bthk", w_BxHxTxT, v_BxTxHxK)
+
+
+def num_blocks(batch: int, heads: int, seq_len: int) -> int:
+    """How many blocks to split ``batch`` sequences into: the fewest that divide it evenly and keep one
+    block's ``T x T`` array within ``BLOCK_BYTES``."""
+    per_sequence = heads * seq_len * seq_len * 4
+    for n in range(1, batch + 1):
+        if batch % n == 0 and (batch // n) * per_sequence <= BLOCK_BYTES:
+            return n
+    return batch
+
+
+def _probs(q, k, lse=None):
+    """Causal softmax probabilities ``[b, H, T, T]`` and their log-sum-exp (or, given it, the probabilities
+    recomputed from it)."""
+    t = q.shape[1]
+    s = jnp.einsum("bthk,bshk->bhts", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+    s = jnp.where(jnp.tril(jnp.ones((t, t), bool)), s, -jnp.inf)
+    if lse is not None:
+        return jnp.exp(s - lse)
+    m = jax.lax.stop_gradient(s.max(-1, keepdims=True))
+    e = jnp.exp(s - m)
+    z = e.sum(-1, keepdims=True)
+    return e / z, m + jnp.log(z)
+
+
+def _forward_block(qkv):
+    q, k, v = qkv
+    p, lse = _probs(q, k)
+    return jnp.einsum("bhts,bshk->bthk", p, v), lse
+
+
+def _backward_block(args):
+    q, k, v, o, lse, do = args
+    p = _probs(q, k, lse)
+    dv = jnp.einsum("bhts,bthk->bshk", p, do)
+    dp = jnp.einsum("bthk,bshk->bhts", do, v)
+    # Softmax backward: dS = P * (dP - rowsum(dP * P)), and rowsum(dP * P) = rowsum(dO * O) over K.
+    ds = p * (dp - jnp.einsum("bthk,bthk->bht", do, o)[..., None]) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+    dq = jnp.einsum("bhts,bshk->bthk", ds, k)
+    dk = jnp.einsum("bhts,bthk->bshk", ds, q)
+    return dq, dk, dv
+
+
+def _split(blocks, x):
+    return x.reshape(blocks, x.shape[0] // blocks, *x.shape[1:])
+
+
+def _merge(x):
+    return x.reshape(-1, *x.shape[2:])
+
+
+def _blocked_fwd(blocks, q, k, v):
+    o, lse = jax.lax.map(_forward_block, (_split(blocks, q), _split(blocks, k), _split(blocks, v)))
+    return _merge(o), (q, k, v, o, lse)
+
+
+def _blocked_bwd(blocks, residuals, do):
+    q, k, v, o, lse = residuals
+    split = [_split(blocks, x) for x in (q, k, v)]
+    grads = jax.lax.map(_backward_block, (*split, o, lse, _split(blocks, do)))
+    return tuple(_merge(g) for g in grads)
+
+
+_blocked = jax.custom_vjp(lambda blocks, q, k, v: _blocked_fwd(blocks, q, k, v)[0], nondiff_argnums=(0,))
+_blocked.defvjp(_blocked_fwd, _blocked_bwd)
