@@ -4,6 +4,8 @@ Each builder returns ``{name: callable}``; one call runs ``steps`` training step
 
 - ``jax_e2e``: the engine itself, ``jit(make_train(cfg))`` with ``steps`` steps (batch generation, step,
   two tiny meta-tests). Compiled ahead of time, so compile time is measured apart (``compile_s``).
+  ``jax_e2e_long``: the same run with twice the steps (with ``marginal``). The difference of the two is
+  what a step costs inside a long run, without the run's fixed part (parameter init, the two meta-tests).
 - ``jax_step``: forward, backward, global norm and Adam on one fixed batch, ``steps`` times in a
   ``fori_loop``: the step without batch generation.
 - ``jax_data``: ``tasks.train_batch`` alone (a fresh projection per sequence), ``steps`` batches;
@@ -20,8 +22,9 @@ import common  # noqa: F401 - puts the repository root on sys.path
 import task_bank
 
 
-def jax_variants(cfg, bank: bool = False) -> tuple[dict, dict]:
-    """JAX units for ``cfg`` (``cfg.steps`` steps per call) and facts about them (compile seconds)."""
+def jax_variants(cfg, bank: bool = False, marginal: bool = False) -> tuple[dict, dict]:
+    """JAX units for ``cfg`` (``cfg.steps`` steps per call; ``jax_e2e_long`` twice that) and facts about them
+    (compile seconds)."""
     import jax
     import optax
 
@@ -62,6 +65,10 @@ def jax_variants(cfg, bank: bool = False) -> tuple[dict, dict]:
     }
     if bank:
         units["jax_data_bank"] = batches["bank"]
+    if marginal:
+        long = cfg.replace(steps=2 * cfg.steps, eval_every=2 * cfg.eval_every)  # same two meta-tests
+        longer = jax.jit(train.make_train(long)).lower(data, hp, key=key).compile()
+        units["jax_e2e_long"] = lambda: jax.block_until_ready(longer(data, hp, key=key))
     return units, {"compile_s": compile_s}
 
 
