@@ -83,7 +83,7 @@ def test_num_blocks_divides_the_batch_within_the_budget(monkeypatch):
 def test_a_training_run_with_blocked_attention_matches_the_reference(tiny_cfg, tiny_data, monkeypatch):
     from gpicl_phase import train
 
-    cfg = tiny_cfg.replace(steps=10, eval_every=5, log_every=5)
+    cfg = tiny_cfg.replace(num_layers=1, steps=4, eval_every=2, log_every=2)
 
     def run():  # a fresh jit, so the attention settings are read while tracing
         return jax.jit(train.make_train(cfg))(tiny_data, train.hyper(cfg), key=train.run_key(0))
