@@ -101,8 +101,9 @@ def variants():
             return dense(p["o"], jnp.concatenate(outs, axis=1).reshape(b, t, -1))
         return attn
 
-    return {"engine": transformer.attention, "reference": reference, "heads_first": heads_first, "fused_qkv": fused_qkv,
-            "manual_vjp": manual_vjp, "blocked_2": blocked(2), "blocked_4": blocked(4), "blocked_5": blocked(5)}
+    return {"engine": transformer.attention, "reference": reference, "heads_first": heads_first,
+            "fused_qkv": fused_qkv, "manual_vjp": manual_vjp,
+            "blocked_2": blocked(2), "blocked_4": blocked(4), "blocked_5": blocked(5)}
 
 
 def step_units(cfg, steps: int, only: set | None = None) -> tuple[dict, dict]:

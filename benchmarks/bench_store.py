@@ -123,7 +123,8 @@ def read_rows(path: Path, runs: int, repeats: int, load_repeats: int) -> list[di
     notes = {"cold": "fresh Stores: status, open, load (store.load_results of the figure variables), "
                      f"classify, figure; figure {'identical' if same else 'DIFFERS'} to the before variants",
              "warm": "cached Source: figure only",
-             "cold, open() reads": "chunk reads of commit 8b5fea7, patched into chunk_files.cell_files here: one open() per chunk file",
+             "cold, open() reads": "chunk reads of commit 8b5fea7, patched into chunk_files.cell_files here: "
+                                   "one open() per chunk file",
              "cold, Zarr reads": "Source.data of commit 9a994e2, patched here: the figure variables via ds.load()"}
     for name, t in cb.items():
         rows.append(timed_row(BENCH, case, f"phase callback {name}", t, unit="s", target="< 1",

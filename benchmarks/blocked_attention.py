@@ -11,11 +11,9 @@ in one ``vmap``, as ``gpicl-phase sweep`` packs them (the blocks then hold all 1
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import common
 import engine_units
-from common import interleaved, row
 
 CPU_PHASE = dict(d_model=64, batch_size=64, num_layers=2, num_heads=4, key_size=8, seq_len=40, image_size=5,
                  num_classes=5, steps=40, eval_every=20, log_every=10, eval_batch=16)
@@ -55,15 +53,9 @@ def main(argv=None) -> None:
             continue
         cfg = common.bench_config(**changes)
         blocks = attention.num_blocks(cfg.batch_size, cfg.num_heads, cfg.seq_len)
-        (ref, c_ref, out_r), (blk, c_blk, out_b) = build(kind, cfg, False), build(kind, cfg, True)
-        t = interleaved({"reference": ref, "blocked": blk}, args.rounds)
-        ratios = [a / b for a, b in zip(t["reference"], t["blocked"], strict=True)]
-        note = (f"blocked ({blocks} blocks per run) {common.ratio_text(ratios)} faster; compile {c_ref:.1f} s "
-                f"reference, {c_blk:.1f} s blocked; max output difference {engine_units.max_difference(out_r, out_b):.1e}")
-        for variant, samples in t.items():
-            rows.append(row("blocked attention", name, f"{kind} s/call, {variant}", statistics.median(samples), "s",
-                            spread=(min(samples), max(samples)), note=note))
-        print(f"{name}: {note}", flush=True)
+        rows += engine_units.compare(
+            "blocked attention", name, kind, cfg, build, ("reference", "blocked"), args.rounds,
+            lambda a, b, n=blocks: f"{n} blocks per run; max output difference {engine_units.max_difference(a, b):.1e}")
     common.report(rows, args.out)
 
 

@@ -8,9 +8,11 @@ sweep`` packs them). Engine switches (module flags) are read while tracing, so a
 
 from __future__ import annotations
 
+import statistics
 import time
 
-import common  # noqa: F401 - puts the repository root on sys.path
+import common
+from common import interleaved, row
 
 
 def build(kind: str, cfg):
@@ -61,3 +63,17 @@ def max_difference(a, b) -> float:
     diffs = [np.nanmax(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)), initial=0.0)
              for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)]
     return float(max(diffs))
+
+
+def compare(bench: str, name: str, kind: str, cfg, build, labels: tuple[str, str], rounds: int, describe) -> list[dict]:
+    """The engine built twice, ``build(kind, cfg, False)`` (``labels[0]``) and ``build(kind, cfg, True)``
+    (``labels[1]``), timed interleaved. Rows of seconds per call for each, with one note for both:
+    ``describe(outputs_a, outputs_b)``, then the second's speedup per round and both compile times."""
+    (fa, ca, oa), (fb, cb, ob) = build(kind, cfg, False), build(kind, cfg, True)
+    times = interleaved({labels[0]: fa, labels[1]: fb}, rounds)
+    ratios = [a / b for a, b in zip(times[labels[0]], times[labels[1]], strict=True)]
+    note = (f"{labels[1]} {common.ratio_text(ratios)} faster; compile {ca:.1f} s {labels[0]}, {cb:.1f} s "
+            f"{labels[1]}; {describe(oa, ob)}")
+    print(f"{name}: {note}", flush=True)
+    return [row(bench, name, f"{kind} s/call, {label}", statistics.median(t), "s", spread=(min(t), max(t)), note=note)
+            for label, t in times.items()]

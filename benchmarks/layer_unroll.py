@@ -10,11 +10,9 @@ time the engine's whole compiled run (batches, steps, meta-tests). Results are a
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import common
 import engine_units
-from common import interleaved, row
 
 CONFIGS = {  # name: (kind, RunConfig changes)
     "paper default N_M=256, B=128, 4 layers": ("step", dict(d_model=256, batch_size=128)),
@@ -36,28 +34,24 @@ def build(kind: str, cfg, unroll: bool):
         transformer.UNROLL_LAYERS = True
 
 
+def _bitwise(a, b) -> str:
+    import jax
+    import numpy as np
+
+    same = all(np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True) for x, y in
+               zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True))
+    return f"outputs {'bitwise equal' if same else 'DIFFER'}"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    import jax
-    import numpy as np
-
     rows = []
     for name, (kind, changes) in CONFIGS.items():
-        cfg = common.bench_config(**changes)
-        (rolled, c_rolled, out_r), (unrolled, c_unrolled, out_u) = build(kind, cfg, False), build(kind, cfg, True)
-        same = all(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True) for a, b in
-                   zip(jax.tree_util.tree_leaves(out_r), jax.tree_util.tree_leaves(out_u), strict=True))
-        t = interleaved({"rolled": rolled, "unrolled": unrolled}, args.rounds)
-        ratios = [a / b for a, b in zip(t["rolled"], t["unrolled"], strict=True)]
-        note = (f"unrolled {statistics.median(ratios):.2f}x faster ({min(ratios):.2f}..{max(ratios):.2f}); compile "
-                f"{c_rolled:.1f} s rolled, {c_unrolled:.1f} s unrolled; outputs {'bitwise equal' if same else 'DIFFER'}")
-        for variant, samples in t.items():
-            rows.append(row("layer unroll", name, f"{kind} s/call, {variant}", statistics.median(samples), "s",
-                            spread=(min(samples), max(samples)), note=note))
-        print(f"{name}: {note}", flush=True)
+        rows += engine_units.compare("layer unroll", name, kind, common.bench_config(**changes), build,
+                                     ("rolled", "unrolled"), args.rounds, _bitwise)
     common.report(rows, args.out)
 
 
