@@ -26,8 +26,26 @@ def layer_norm_init(n: int) -> dict:
     return {"scale": jnp.ones((n,)), "offset": jnp.zeros((n,))}
 
 
+# Backends on which LayerNorm's input gradient is materialized (``gradient_barrier``). Without it XLA:CPU
+# fuses the LayerNorm backward's elementwise chain, through the residual stream across all layers, into the
+# loop fusions that transpose gradients for the weight-gradient matmuls, and recomputes the chain in each
+# of them (fusions of 60-78 operands): 205 of 730 ms per step at N_M=256, B=32 (BENCHMARKS.md, "Session 5").
+GRADIENT_BARRIER_BACKENDS = ("cpu",)
+
+
+@jax.custom_vjp
+def gradient_barrier(x: jax.Array) -> jax.Array:
+    """The identity, whose gradient XLA must compute into a buffer of its own (never fused onward)."""
+    return x
+
+
+gradient_barrier.defvjp(lambda x: (x, None), lambda _, g: (jax.lax.optimization_barrier(g),))
+
+
 def layer_norm(p: dict, x: jax.Array, eps: float = 1e-5) -> jax.Array:
     """LayerNorm over the last axis."""
+    if jax.default_backend() in GRADIENT_BARRIER_BACKENDS:
+        x = gradient_barrier(x)
     mean = x.mean(-1, keepdims=True)
     var = jnp.square(x - mean).mean(-1, keepdims=True)
     return (x - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["offset"]
