@@ -1,10 +1,11 @@
-"""Session 5's two XLA:CPU engine changes, each switched off in turn and timed against the engine as it is.
+"""Session 5's XLA:CPU engine changes, switched off and timed against the engine as it is.
 
-- ``gradient barrier``: LayerNorm's input gradient materialized (``models/layers.py``,
-  ``GRADIENT_BARRIER_BACKENDS``); off = the gradient left to XLA's fusion, as before.
-- ``heads-first blocks``: the blocked attention's loop on ``[B, H, T, K]`` arrays, transposed once outside
-  the loop (``models/attention.py``); off = the module as of ``--before`` (T-first blocks), read from git.
-- ``both``: both off, i.e. session 4's engine.
+- ``gradient barrier`` (applied): LayerNorm's input gradient materialized (``models/layers.py``,
+  ``GRADIENT_BARRIER_BACKENDS``); off = the gradient left to XLA's fusion, as in session 4.
+- ``attention module``: ``models/attention.py`` as of ``--before`` against the one checked out. Tried at
+  commit 572d8cf, where the blocked attention ran on heads-first ``[B, H, T, K]`` arrays (transposed once
+  outside the loop), against session 4's T-first blocks (``--before 7930bb2``); not applied (BENCHMARKS.md).
+- ``both``: both off.
 
 For each config and switch: compile seconds, the two programs timed interleaved (``engine_units.compare``),
 and the largest difference between their outputs.
@@ -29,7 +30,7 @@ CONFIGS = {
     "N_M=32, B=32": ("step", dict(d_model=32, batch_size=32)),
     "N_M=32, B=128": ("step", dict(d_model=32, batch_size=128)),
 }
-BEFORE = "7930bb2"  # session 4's last commit: T-first attention blocks, no gradient barrier
+BEFORE = "7930bb2"  # session 4's last commit
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,7 +51,7 @@ def switched_off(switch: str, before: str):
     saved = layers.GRADIENT_BARRIER_BACKENDS, transformer.causal_attention
     if switch in ("gradient barrier", "both"):
         layers.GRADIENT_BARRIER_BACKENDS = ()
-    if switch in ("heads-first blocks", "both"):
+    if switch in ("attention module", "both"):
         transformer.causal_attention = module_at(before, "gpicl_phase/models/attention.py").causal_attention
     try:
         yield
@@ -62,8 +63,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--match", default="", help="only the configs whose name contains this text")
-    ap.add_argument("--switch", default="both", choices=["gradient barrier", "heads-first blocks", "both"],
-                    help="what to switch off in the 'before' program (default: both, session 4's engine)")
+    ap.add_argument("--switch", default="gradient barrier", choices=["gradient barrier", "attention module", "both"],
+                    help="what to switch off in the 'off' program (default: %(default)s)")
     ap.add_argument("--before", default=BEFORE, help="git revision whose attention module is 'before'")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)

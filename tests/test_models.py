@@ -94,3 +94,31 @@ def test_unrolled_layers_give_the_rolled_numbers(tiny_cfg, monkeypatch):
     # Same program up to XLA's scheduling: equal to float32 rounding (bit for bit in some configs, not all).
     for a, b in zip(jax.tree_util.tree_leaves(unrolled), jax.tree_util.tree_leaves(rolled), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_layer_norm_gradient_barrier_changes_no_numbers(tiny_cfg, monkeypatch):
+    from gpicl_phase.models import layers
+
+    params = models.init(tiny_cfg, jax.random.key(0))
+    tokens = jax.random.normal(jax.random.key(1), (4, tiny_cfg.seq_len, models.token_dim(tiny_cfg)))
+    loss = lambda p: jnp.square(models.apply(tiny_cfg, p, tokens)).mean()  # noqa: E731
+
+    def traced_and_run():  # a fresh trace each time, so the flag is read while tracing
+        fn = jax.value_and_grad(loss)
+        return str(jax.make_jaxpr(fn)(params)), jax.jit(fn)(params)
+
+    monkeypatch.setattr(layers, "GRADIENT_BARRIER_BACKENDS", (jax.default_backend(),))
+    jaxpr_on, on = traced_and_run()
+    packed = jax.vmap(jax.grad(loss))(jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), params))
+    monkeypatch.setattr(layers, "GRADIENT_BARRIER_BACKENDS", ())
+    jaxpr_off, off = traced_and_run()
+    # One barrier per LayerNorm, in the backward pass: two in the layer body (which the scan repeats) and the
+    # final one.
+    assert jaxpr_on.count("optimization_barrier") == 3
+    assert "optimization_barrier" not in jaxpr_off
+    np.testing.assert_array_equal(on[0], off[0])  # the forward pass is the same program
+    for a, b in zip(jax.tree_util.tree_leaves(on[1]), jax.tree_util.tree_leaves(off[1]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # Under vmap (packed runs) too.
+    for a, b in zip(jax.tree_util.tree_leaves(packed), jax.tree_util.tree_leaves(off[1]), strict=True):
+        np.testing.assert_allclose(a[1], b, rtol=1e-5, atol=1e-7)
