@@ -52,6 +52,7 @@ def build(kind: str, cfg):
         fn = lambda: jax.block_until_ready(compiled(params, state))  # noqa: E731
     else:
         raise ValueError(f"unknown unit kind {kind!r}: expected step, e2e or packed")
+    fn.compiled = compiled  # for profile_step.py's HLO dump
     return fn, time.perf_counter() - start, fn()
 
 
