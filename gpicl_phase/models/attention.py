@@ -35,12 +35,17 @@ def causal_attention(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array, v_BxTxHxK: jax.
 
 def reference(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array, v_BxTxHxK: jax.Array) -> jax.Array:
     """The textbook form: logits, causal mask, softmax, weighted values; autodiff for the gradient."""
+    w_BxHxTxT = jax.nn.softmax(_causal_logits(q_BxTxHxK, k_BxTxHxK), axis=-1)
+    return jnp.einsum("bhts,bshk->bthk", w_BxHxTxT, v_BxTxHxK)
+
+
+def _causal_logits(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array) -> jax.Array:
+    """Scaled logits ``[B, H, T, T]``, the lowest float where a query would see a later key (a finite fill:
+    every row keeps its diagonal, so the masked entries' probabilities are exactly 0 either way)."""
     t = q_BxTxHxK.shape[1]
     logits_BxHxTxT = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxTxHxK) / jnp.sqrt(q_BxTxHxK.shape[-1])
     causal_TxT = jnp.tril(jnp.ones((t, t), bool))
-    logits_BxHxTxT = jnp.where(causal_TxT, logits_BxHxTxT, jnp.finfo(logits_BxHxTxT.dtype).min)
-    w_BxHxTxT = jax.nn.softmax(logits_BxHxTxT, axis=-1)
-    return jnp.einsum("bhts,bshk->bthk", w_BxHxTxT, v_BxTxHxK)
+    return jnp.where(causal_TxT, logits_BxHxTxT, jnp.finfo(logits_BxHxTxT.dtype).min)
 
 
 def num_blocks(batch: int, heads: int, seq_len: int) -> int:
@@ -56,9 +61,7 @@ def num_blocks(batch: int, heads: int, seq_len: int) -> int:
 def _probs(q, k, lse=None):
     """Causal softmax probabilities ``[b, H, T, T]`` and their log-sum-exp (or, given it, the probabilities
     recomputed from it)."""
-    t = q.shape[1]
-    s = jnp.einsum("bthk,bshk->bhts", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
-    s = jnp.where(jnp.tril(jnp.ones((t, t), bool)), s, -jnp.inf)
+    s = _causal_logits(q, k)
     if lse is not None:
         return jnp.exp(s - lse)
     m = jax.lax.stop_gradient(s.max(-1, keepdims=True))
