@@ -48,7 +48,8 @@ def units(cfgs: list, names: tuple[str, ...] = ("packed", "one_by_one")) -> tupl
         return [jax.block_until_ready(train.compiled(static)(data, train.hyper(c), key=train.run_key(c.seed)))
                 for c in cfgs]
 
-    fns = {"packed": lambda: execute.train_chunk(chunk), "one_by_one": one_by_one}
+    work = execute.Work(budget_bytes=execute.device_budget())
+    fns = {"packed": lambda: execute.train_chunk(chunk, work), "one_by_one": one_by_one}
     fns = {name: fns[name] for name in names}
     compile_s = {}
     for name, fn in fns.items():

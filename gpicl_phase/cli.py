@@ -17,6 +17,7 @@ EPILOG = """examples:
   gpicl-phase demo                                        small sweep on the embedded digits, then the app
   gpicl-phase train --d-model 32 --num-tasks 16 --steps 500 --out run.nc
   gpicl-phase sweep sweeps/smoke.toml --store runs/smoke.zarr
+  gpicl-phase refine runs/cpu_phase.zarr --resolution 0.5   add cells where the phase changes
   gpicl-phase status runs/smoke.zarr
   gpicl-phase analyze runs/smoke.zarr --out runs/smoke
   gpicl-phase app runs/smoke.zarr
@@ -67,40 +68,88 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def cmd_sweep(args) -> int:
-    """Runs (or resumes) a sweep into a store."""
+    """Runs (or resumes) a sweep into a store; refines it when the file has a [refine] table."""
     from gpicl_phase.sweep import SpecError, load
-    from gpicl_phase.sweep.runner import SweepError, run_sweep
+    from gpicl_phase.sweep.runner import SweepError, check_arguments, run_sweep
 
     try:
         overrides = dict(_key_value(kv) for kv in args.set or ())
         spec = load(args.spec, smoke=args.smoke, overrides=overrides)
+        kwargs = dict(executor=args.executor, max_pack=args.max_pack, workers=args.workers,
+                      scheduler=args.scheduler, progress=not args.quiet, task_source=args.task_source,
+                      checkpoint_every=args.checkpoint_every)
+        check_arguments(spec, **{k: kwargs[k] for k in ("task_source", "max_pack", "workers", "executor",
+                                                         "checkpoint_every")})
         if args.dry_run:
             return _dry_run(spec, args)
         if not args.store:
             raise SweepError("--store is required (where results go); or use --dry-run to check the file only")
-        summary = run_sweep(spec, args.store, executor=args.executor, max_pack=args.max_pack,
-                            workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
-                            task_source=args.task_source, checkpoint_every=args.checkpoint_every)
+        if spec.refine is not None and not args.no_refine:
+            from gpicl_phase.refine import refine
+
+            return _refined(refine(spec, args.store, spec.refine, **kwargs), args.store)
+        summary = run_sweep(spec, args.store, **kwargs)
     except (SpecError, SweepError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{args.store}: {summary.cells} cells; {summary.skipped} already finished; wrote "
-          f"{summary.written or 'nothing'} in {summary.wall_time:.1f} s")
+    _print_summary(args.store, summary)
+    return 0 if summary.ok else 1
+
+
+def cmd_refine(args) -> int:
+    """Adds cells where the phase changes along numeric axes, runs them, until boundaries are located."""
+    from gpicl_phase.refine import refine, store_spec
+    from gpicl_phase.store import StoreError
+    from gpicl_phase.sweep.runner import SweepError, check_arguments
+    from gpicl_phase.sweep.spec import Refine
+
+    try:
+        spec = store_spec(args.store)
+        base = spec.refine or Refine()
+        settings = Refine(axes=tuple(args.axis) if args.axis else base.axes,
+                          resolution=base.resolution if args.resolution is None else args.resolution,
+                          max_rounds=base.max_rounds if args.max_rounds is None else args.max_rounds)
+    except ValueError as err:  # StoreError, SpecError and bad settings
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    kwargs = dict(max_pack=args.max_pack, progress=not args.quiet, checkpoint_every=args.checkpoint_every)
+    try:
+        check_arguments(spec, max_pack=args.max_pack, checkpoint_every=args.checkpoint_every)
+        return _refined(refine(spec, args.store, settings, **kwargs), args.store)
+    except (SweepError, StoreError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _print_summary(path, summary) -> None:
+    print(f"{path}: {summary.cells} cells; {summary.skipped} already finished; wrote "
+          f"{summary.written or 'nothing'} ({summary.run_steps:,} run-steps) in {summary.wall_time:.1f} s")
     for failure in summary.failures:
         print(f"FAILED {failure}", file=sys.stderr)
-    return 0 if summary.ok else 1
+
+
+def _refined(result, path) -> int:
+    for s in result.sweeps:
+        _print_summary(path, s)
+    print(f"refinement: {result.rounds} round(s); {len(result.located)} boundaries located, "
+          f"{len(result.open)} still wider than the resolution")
+    for b in result.open:
+        where = ", ".join(f"{k}={v}" for k, v in b.series.items())
+        print(f"  open: {where}: {b.phases[0]} at {b.low:g} | {b.phases[1]} at {b.high:g} ({b.octaves:.2f} octaves)")
+    return 0 if result.ok else 1
 
 
 def _dry_run(spec, args) -> int:
     """Prints the plan of a sweep and traces each program; nothing is trained or written."""
-    from gpicl_phase.sweep.runner import check_sweep
+    from gpicl_phase.sweep.dry_run import check_sweep
 
     print(f"{spec.name}: {spec.size} runs; tracing each compiled program (nothing is trained or written)")
-    print("group  runs/pack  steps  task source     MiB/run  shapes")
+    print("group  runs/pack  steps (max)   task source     MiB/run  shapes")
 
     def show(c):
         source = f"bank of {c.bank}" if c.bank else "fresh draws"
-        print(f"{c.group:5d}  {c.runs:4d}/{c.size:<4d}  {c.steps:5d}  {source:14s} {c.run_mib:8.1f}  {c.static}")
+        budget = f"{c.steps} ({c.max_steps})" if c.max_steps > c.steps else f"{c.steps}"
+        print(f"{c.group:5d}  {c.runs:4d}/{c.size:<4d}  {budget:12s}  {source:14s} {c.run_mib:8.1f}  {c.static}")
 
     chunks = check_sweep(spec, max_pack=args.max_pack, task_source=args.task_source, on_chunk=show)
     groups = len({c.group for c in chunks})
@@ -122,11 +171,23 @@ def cmd_analyze(args) -> int:
     from gpicl_phase.analysis.report import analyze_main
 
     try:
-        th = Thresholds.from_args(args)
+        th = Thresholds.from_args(args, base=_store_thresholds(args.stores[0]))
     except (OSError, ValueError) as err:
         print(f"error: thresholds: {err}", file=sys.stderr)
         return 2
     return analyze_main(args.stores, args.out, th)
+
+
+def _store_thresholds(path):
+    """The thresholds a store's sweep stopped and refined with (None when it records none, or is unreadable)."""
+    from gpicl_phase.rules import Thresholds
+    from gpicl_phase.store import StoreError, store_attrs
+
+    try:
+        text = store_attrs(path).get("thresholds")
+        return Thresholds.from_json(text) if text else None
+    except (StoreError, ValueError):
+        return None  # analyze_main reports an unreadable store itself
 
 
 def cmd_app(args) -> int:
@@ -222,8 +283,28 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
                    help="checkpoint runs in training into the store this often, so a killed sweep resumes "
                         "mid-run (default 300; 0: after every meta-test; inf: never)")
+    s.add_argument("--no-refine", action="store_true",
+                   help="run the grid only, even when the file has a [refine] table")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
+
+    r = sub.add_parser("refine", help="add cells where the phase changes, run them, until boundaries are located",
+                       description="Classify the store's cells, find neighbours along a numeric axis whose phases "
+                                   "differ, add cells at their log2 midpoint (all seeds), run them into the same "
+                                   "store, and repeat until every boundary is bracketed to --resolution octaves. "
+                                   "Settings default to the sweep file's [refine] table. Killed, it resumes "
+                                   "where it was and takes the same path.")
+    r.add_argument("store", help="a store made by gpicl-phase sweep")
+    r.add_argument("--axis", action="append", metavar="AXIS",
+                   help="numeric axis to refine (repeatable; default num_tasks or the file's [refine] axes)")
+    r.add_argument("--resolution", type=float, metavar="OCTAVES",
+                   help="bracket every boundary to this many octaves (default 0.5, or the file's)")
+    r.add_argument("--max-rounds", type=int, help="at most this many rounds in all (default 8, or the file's)")
+    r.add_argument("--max-pack", type=int, help="at most this many runs per compiled program")
+    r.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+                   help="checkpoint runs in training this often (default 300)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_refine)
 
     st = sub.add_parser("status", help="completion table of a store, with failed and diverged runs")
     st.add_argument("store")

@@ -51,7 +51,9 @@ class RunConfig:
                         "with a fresh projection ('labels')", choices=BIAS_MODES)
     task_seed: int = _f(0, "root of every task and of the meta-test sequences (same for all runs of a sweep)")
     # Training schedule (static).
-    steps: int = _f(2000, "meta-training steps")
+    steps: int = _f(2000, "meta-training steps (the base budget of an adaptive run)")
+    max_steps: int = _f(0, "maximum budget of an adaptive run: it goes on past steps while its phase is undecided "
+                           "(0: no extension; the sweep's [adaptive] rules decide)")
     eval_every: int = _f(100, "meta-test every this many steps (also at step 0)")
     log_every: int = _f(10, "training loss and grad norm are averaged over windows of this many steps")
     eval_batch: int = _f(128, "sequences per meta-test stream")
@@ -83,14 +85,19 @@ class RunConfig:
         return ("seen", "unseen", *(f"unseen:{d}" for d in self.eval_datasets), "base")
 
     @property
+    def budget(self) -> int:
+        """The most steps this run may train: ``max_steps``, or ``steps`` when it is not extended."""
+        return max(self.steps, self.max_steps)
+
+    @property
     def log_steps(self) -> tuple[int, ...]:
-        """Step at the end of each training-loss window."""
-        return tuple(range(self.log_every, self.steps + 1, self.log_every))
+        """Step at the end of each training-loss window (up to the maximum budget)."""
+        return tuple(range(self.log_every, self.budget + 1, self.log_every))
 
     @property
     def eval_steps(self) -> tuple[int, ...]:
-        """Steps at which the meta-test runs (0 included)."""
-        return tuple(range(0, self.steps + 1, self.eval_every))
+        """Steps at which the meta-test runs (0 included, up to the maximum budget)."""
+        return tuple(range(0, self.budget + 1, self.eval_every))
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated)."""
@@ -186,6 +193,12 @@ def validate(cfg: RunConfig) -> None:
                           f"got {cfg.tasks_per_batch}")
     if cfg.steps % cfg.eval_every:
         raise ConfigError(f"eval_every: must divide steps={cfg.steps}, got {cfg.eval_every}")
+    if cfg.max_steps and cfg.max_steps < cfg.steps:
+        raise ConfigError(f"max_steps: the maximum budget must be 0 (no extension) or at least the base budget "
+                          f"steps={cfg.steps}, got {cfg.max_steps}")
+    if cfg.max_steps % cfg.eval_every or cfg.max_steps < 0:
+        raise ConfigError(f"max_steps: must be a multiple of eval_every={cfg.eval_every} (runs stop at "
+                          f"meta-tests), got {cfg.max_steps}")
     if cfg.eval_every % cfg.log_every:
         raise ConfigError(f"log_every: must divide eval_every={cfg.eval_every}, got {cfg.log_every}")
     for name in ("lr", "adam_eps"):

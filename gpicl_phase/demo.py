@@ -1,7 +1,7 @@
 """``gpicl-phase demo``: the main job on the embedded default, from sweep to browser.
 
-Runs (or resumes) ``sweeps/demo.toml`` on the embedded MNIST-10k digits, prints the phase analysis and
-serves the app on the store.
+Runs (or resumes) ``sweeps/demo.toml`` on the embedded MNIST-10k digits, refines the boundary to
+generalization, prints the phase analysis and serves the app on the store.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ DEMO_SPEC = Path(__file__).resolve().parents[1] / "sweeps" / "demo.toml"
 
 def main(*, store: str, serve: bool = True, port: int = 8050) -> int:
     """Sweep, analyse, serve; returns an exit code."""
-    from gpicl_phase.analysis import Thresholds
     from gpicl_phase.analysis.report import analyze_main
+    from gpicl_phase.refine import refine
     from gpicl_phase.sweep import load
-    from gpicl_phase.sweep.runner import run_sweep
 
     if not DEMO_SPEC.exists():
         print(f"error: {DEMO_SPEC} not found: run the demo from a clone of the repository "
@@ -25,13 +24,15 @@ def main(*, store: str, serve: bool = True, port: int = 8050) -> int:
               file=sys.stderr)
         return 2
     spec = load(DEMO_SPEC)
-    print(f"demo: sweep {DEMO_SPEC.name} ({spec.size} runs) into {store}; re-running resumes", flush=True)
-    summary = run_sweep(spec, store)
-    for failure in summary.failures:
-        print(f"FAILED {failure}", file=sys.stderr)
-    code = analyze_main([store], None, Thresholds())
+    print(f"demo: sweep {DEMO_SPEC.name} ({spec.size} runs, then refinement around the transition) into "
+          f"{store}; re-running resumes", flush=True)
+    result = refine(spec, store, spec.refine)
+    for summary in result.sweeps:
+        for failure in summary.failures:
+            print(f"FAILED {failure}", file=sys.stderr)
+    code = analyze_main([store], None, spec.thresholds)
     if not serve:
-        return code or (0 if summary.ok else 1)
+        return code or (0 if result.ok else 1)
     from app.main import serve as serve_app
 
     print(f"\nserving the app at http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)

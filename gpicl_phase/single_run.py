@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from gpicl_phase.config import RunConfig
+from gpicl_phase.rules import STOP_REASONS
 
 
 def metrics_dataset(cfg: RunConfig, metrics, *, wall_time: float, param_count: int, state_size: int) -> xr.Dataset:
@@ -44,6 +45,21 @@ def summary(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+def _stopper(cfg: RunConfig):
+    """Default stop rules for a run with a maximum budget beyond its steps (None otherwise)."""
+    if cfg.max_steps <= cfg.steps:
+        return None
+    import functools
+
+    from gpicl_phase import driver
+    from gpicl_phase.rules import RunFacts, StopRules, Thresholds, decide_stops
+
+    rules, th = StopRules(), Thresholds()
+    facts = RunFacts(cfg.streams, cfg.num_classes, cfg.eval_every, cfg.log_every, cfg.steps, cfg.budget)
+    return driver.Stopper(functools.partial(decide_stops, facts=facts, rules=rules, th=th),
+                          rules.to_json() + th.to_json())
+
+
 def main(cfg: RunConfig, *, out: str | None, progress: bool = True) -> int:
     """Trains ``cfg``, prints the summary and writes ``out``; returns an exit code."""
     from tqdm.auto import tqdm
@@ -62,16 +78,24 @@ def main(cfg: RunConfig, *, out: str | None, progress: bool = True) -> int:
         return 2
     bar = tqdm(total=cfg.steps, unit="step", disable=not progress, file=sys.stderr, desc="compiling")
 
-    def on_chunk(_):
+    def on_chunk(c, runs):
         bar.set_description("training")
         bar.update(cfg.eval_every)
 
     start = time.perf_counter()
-    metrics = driver.drive(cfg.static_part(), data, hyper(cfg), run_key(cfg.seed), packed=False, on_chunk=on_chunk)
+    stopper = _stopper(cfg)
+    if stopper is not None:
+        bar.total = cfg.budget
+    out = driver.drive(cfg.static_part(), data, hyper(cfg), run_key(cfg.seed), packed=False, on_chunk=on_chunk,
+                       stopper=stopper)
+    metrics = out.metrics
     bar.close()
     ds = metrics_dataset(cfg, metrics, wall_time=time.perf_counter() - start,
                          param_count=models.count_params(cfg), state_size=models.state_size(cfg))
     print(summary(ds))
+    if stopper is not None:
+        print(f"adaptive run: trained {int(out.steps_trained)} of at most {cfg.budget} steps; stopped: "
+              f"{STOP_REASONS[int(out.stop_reason)]} (default stop rules, docs/analysis.md)")
     if out:
         ds.to_netcdf(out, engine="scipy")
         print(f"metrics written to {out}")

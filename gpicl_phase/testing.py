@@ -170,9 +170,13 @@ def synthetic_store(
         "param_count": (by_axes, np.where(is_missing, -1, param_count)),
         "state_size": (by_axes, np.where(is_missing, -1, state_size)),
         "wall_time": (by_axes, np.where(is_missing, np.nan, wall_time)),
-        "status": (by_axes, status.astype(np.int8)),
+        "steps_trained": (by_axes, np.where(is_missing, -1, steps).astype(np.int64)),
+        "max_steps": (by_axes, np.full(shape, steps, dtype=np.int64)),
+        "stop_reason": (by_axes, np.where(is_missing, 0, 1).astype(np.int8)),
+        "round": (by_axes, np.zeros(shape, dtype=np.int16)),
         "diverged_step": (by_axes, diverged_at.astype(np.int64)),
         "message": (by_axes, message.astype(str)),
+        "status": (by_axes, status.astype(np.int8)),
     }
     coords = {**axes, "log_step": log_steps, "eval_step": eval_steps, "stream": np.array(streams),
               "position": np.arange(seq_len)}  # fmt: skip
@@ -206,7 +210,9 @@ def synthetic_store(
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     for name, (_, _, _, meaning) in store.VARIABLES.items():
         ds[name].attrs["long_name"] = meaning
+    reasons = {name or "none": code for code, name in enumerate(store.STOP_REASONS)}
     ds["status"].attrs |= {"flag_values": list(store.STATUS.values()), "flag_meanings": " ".join(store.STATUS)}
+    ds["stop_reason"].attrs |= {"flag_values": list(reasons.values()), "flag_meanings": " ".join(reasons)}
 
     if path is not None:
         store.create(

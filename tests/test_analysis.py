@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib.util
-import time
 from pathlib import Path
 
 import numpy as np
@@ -260,16 +259,16 @@ def test_analyze_main_prints_and_writes(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_phase_diagram_is_fast_on_10000_runs():
+def test_phase_diagram_of_10000_runs():
+    # Speed at this size is a benchmark (benchmarks/bench_store.py, BENCHMARKS.md), never a timed unit test.
     ds = testing.synthetic_store(d_models=(8, 16, 32, 64, 128), num_tasks=tuple(2 ** np.arange(20)),
                                  batch_sizes=(16, 32, 64, 128, 256), seeds=tuple(range(20)), seq_len=50,
                                  eval_every=4000, log_every=100)  # fmt: skip
     assert ds["status"].size == 10_000
-    start = time.perf_counter()
     m = A.run_metrics(ds, TH)
-    A.classify_cells(m, TH)
-    A.transition_boundaries(m, TH)
-    assert time.perf_counter() - start < 1.0  # ~0.1 s measured on the 2-core dev machine
+    cells = A.classify_cells(m, TH)
+    b = A.transition_boundaries(m, TH)
+    assert cells["phase"].shape == (5, 20, 5) and b["boundary_log2_of_mean"].shape == (5, 5)
 
 
 def test_no_jax_import():

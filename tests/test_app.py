@@ -141,7 +141,7 @@ def test_empty_store_says_no_runs_yet_but_shows_progress(stores):
 
 def test_half_written_store_draws_what_is_done(stores):
     fig = phase.figure(stores, "?store=half")
-    assert [t.type for t in fig.data].count("heatmap") == 2
+    assert [t.type for t in fig.data].count("heatmap") == 4  # 2 panels (batch sizes) x 2 rows (d_model)
     assert callbacks.banner(stores, callbacks.version(stores, "/phase", "?store=done", None)) is None
 
 
@@ -160,7 +160,7 @@ def test_sync_url_merges_controls_into_the_query():
 
 def test_click_on_a_cell_opens_its_detail(stores):
     fig = phase.figure(stores, "?store=done")
-    key = fig.data[0].customdata[1][-1]
+    key = fig.data[1].customdata[0][-1]  # first panel, second row (d_model=64), last task count
     path, search = phase.click_target({"points": [{"customdata": key}]}, "?store=done&color=phase")
     assert path == "/detail"
     q = urls.parse(search)

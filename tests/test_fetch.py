@@ -8,7 +8,6 @@ import http.server
 import re
 import socket
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -150,12 +149,13 @@ def test_offline_fails_fast_with_instructions(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    start = time.monotonic()
     with pytest.raises(data.DataError) as err:
         data.fetch(["cifar10"], cache_dir=tmp_path, base_urls={"cifar10": f"http://127.0.0.1:{port}/x"},
-                   progress=False, timeout=3)
-    assert time.monotonic() - start < 3
+                   progress=False, timeout=600)
     message = str(err.value)
+    # Fast by mechanism, not by a clock: the refused connection itself ends the fetch (no retry, no waiting
+    # out the 600 s timeout, which would fail the suite's own time limit).
+    assert "refused" in message.lower() and "timed out" not in message.lower()
     dest = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
     assert f"http://127.0.0.1:{port}/x/cifar-10-python.tar.gz" in message
     assert f"copy it to {dest}" in message and sources.REMOTE["cifar10"].files[0].md5 in message

@@ -37,13 +37,20 @@ def heatmaps(fig):
     return [t for t in fig.data if t.type == "heatmap"]
 
 
+def centres(m):
+    """Cell centres of a one-row heatmap drawn from its edges."""
+    x = np.asarray(m.x, dtype=float)
+    return (x[1:] + x[:-1]) / 2
+
+
 def test_phase_one_panel_per_batch_size_with_cells_and_boundary(source):
     fig = phase.build(source, {}).figure
     maps = heatmaps(fig)
-    assert len(maps) == len(BATCHES)
+    assert len(maps) == len(BATCHES) * len(D_MODELS), "one heatmap row per model size and panel"
     for m in maps:
-        assert np.asarray(m.z).shape == (len(D_MODELS), len(TASKS))
-        assert list(m.x) == pytest.approx(np.log2(TASKS))
+        assert np.asarray(m.z).shape == (1, len(TASKS))
+        assert list(centres(m)) == pytest.approx(np.log2(TASKS))
+    assert not [t for t in fig.data if t.name == "sampled cell"], "a uniform grid needs no sample dots"
     lines = [t for t in fig.data if t.type == "scatter" and t.name == "transition boundary"]
     assert len(lines) == len(BATCHES), "every panel draws its boundary"
     assert [a.text for a in fig.layout.annotations] == [f"batch_size={b}" for b in BATCHES]
@@ -63,11 +70,12 @@ def test_phase_boundary_separates_generalizing_cells(source):
 
 def test_phase_z_codes_map_to_the_listed_phase_colours(source):
     fig = phase.build(source, {"facet": "none", "batch_size": "128"}).figure
-    (m,) = heatmaps(fig)
+    maps = heatmaps(fig)
+    assert len(maps) == len(D_MODELS)
     names = list(fig.layout.coloraxis.colorbar.ticktext)
     cells, _, _ = phase.tables(source, phase.resolve(source, {"facet": "none", "batch_size": "128"}))
     top = cells[(cells["y"] == "64") & (cells["num_tasks"] == TASKS[-1])].iloc[0]
-    assert names[int(np.asarray(m.z)[-1, -1])] == top["phase"] == "generalizing"
+    assert names[int(np.asarray(maps[-1].z)[0, -1])] == top["phase"] == "generalizing"
     scale = [c for _, c in fig.layout.coloraxis.colorscale]
     assert PHASE_COLORS["generalizing"] in scale and len(scale) == 2 * len(names)
     assert fig.layout.title.text.endswith("(batch_size=128)")
@@ -76,9 +84,9 @@ def test_phase_z_codes_map_to_the_listed_phase_colours(source):
 def test_phase_colour_by_metric_and_spread_in_hover(source):
     fig = phase.build(source, {"color": "acc:unseen"}).figure
     assert fig.layout.coloraxis.colorscale[0][1] != PHASE_COLORS["failed"]
-    z = np.asarray(heatmaps(fig)[0].z, dtype=float)
+    z = np.concatenate([np.asarray(m.z, dtype=float).ravel() for m in heatmaps(fig)])
     assert np.nanmax(z) > 0.5 > np.nanmin(z)
-    hover = np.asarray(heatmaps(fig)[0].text)
+    hover = np.concatenate([np.asarray(m.text).ravel() for m in heatmaps(fig)])
     assert any("±" in h and "n=" in h for h in hover.ravel())
 
 

@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 import zarr
 
-from gpicl_phase import store, testing
+from gpicl_phase import __version__, store, testing
 from gpicl_phase.store import StoreError
 
 AXES = {"arch": ["transformer", "lstm"], "lr": [1e-3, 3e-4], "seed": [0, 1, 2]}
@@ -45,6 +45,9 @@ def cell_values(i: int) -> dict:
         param_count=100 + i,
         state_size=10 * i,
         wall_time=1.5 * i,
+        steps_trained=40,
+        max_steps=60,
+        stop_reason=2,
         status="done",
         diverged_step=-1,
         message=f"cell {i}",
@@ -59,7 +62,9 @@ def expected_dataset(cells: dict[tuple[int, int, int], dict]) -> xr.Dataset:
         ("train_loss", (4,), np.float32, np.nan), ("grad_norm", (4,), np.float32, np.nan),
         ("eval_acc", (3, 2, 5), np.float32, np.nan), ("eval_loss", (3, 2, 5), np.float32, np.nan),
         ("param_count", (), np.int64, -1), ("state_size", (), np.int64, -1), ("wall_time", (), np.float64, np.nan),
-        ("status", (), np.int8, 0), ("diverged_step", (), np.int64, -1), ("message", (), "<U16", ""),
+        ("steps_trained", (), np.int64, -1), ("max_steps", (), np.int64, -1), ("stop_reason", (), np.int8, 0),
+        ("round", (), np.int16, 0), ("status", (), np.int8, 0), ("diverged_step", (), np.int64, -1),
+        ("message", (), "<U16", ""),
     ]}  # fmt: skip
     for cell, values in cells.items():
         for name, value in values.items():
@@ -71,11 +76,15 @@ def expected_dataset(cells: dict[tuple[int, int, int], dict]) -> xr.Dataset:
         {name: (dims + trailing.get(name, []), values) for name, values in data.items()},
         coords={**AXES, "log_step": [10, 20, 30, 40], "eval_step": [0, 20, 40], "stream": ["seen", "unseen"],
                 "position": np.arange(5), "cfg_model": ("arch", ["transformer", "lstm"])},  # fmt: skip
-        attrs={"package_version": store.__version__, **ATTRS, "schema_version": 1},
+        attrs={"package_version": __version__, **ATTRS, "schema_version": store.SCHEMA_VERSION},
     )
     for name, (_, _, _, meaning) in store.VARIABLES.items():
         ds[name].attrs["long_name"] = meaning
-    ds["status"].attrs |= {"flag_values": [0, 1, 2, 3, 4], "flag_meanings": "pending running done diverged failed"}
+    ds["status"].attrs |= {"flag_values": [0, 1, 2, 3, 4, 5],
+                           "flag_meanings": "pending running done diverged failed skipped"}
+    ds["stop_reason"].attrs |= {"flag_values": [0, 1, 2, 3, 4],
+                                "flag_meanings": "none budget settled stalled diverged"}
+    ds = ds[list(store.VARIABLES)]
     return ds
 
 
@@ -208,10 +217,13 @@ def test_bad_stores_raise_readable_store_errors(tmp_path):
     path = make(tmp_path / "s.zarr")
     meta = path / "zarr.json"
     original = json.loads(meta.read_text())
-    for version, words in ((0, "older"), (2, "newer")):
+    for version, words in ((0, "older"), (store.SCHEMA_VERSION + 1, "newer")):
         meta.write_text(json.dumps(original | {"attributes": original["attributes"] | {"schema_version": version}}))
         with pytest.raises(StoreError, match=f"schema_version {version}, written by an? {words}"):
             store.open_results(path)
+    meta.write_text(json.dumps(original | {"attributes": original["attributes"] | {"schema_version": 1}}))
+    with pytest.raises(StoreError, match="older gpicl-phase.*can be read"):
+        store.write_cell(path, {"arch": 0, "lr": 0, "seed": 0}, **cell_values(1))
     meta.write_text(json.dumps(original))
     shutil.rmtree(path / "eval_loss")
     with pytest.raises(StoreError, match="lacks the variable.*eval_loss"):
@@ -229,7 +241,7 @@ def test_load_results_reads_chunks_larger_than_one_read(tmp_path, eval_steps, se
     acc = rng.random((eval_steps, 4, seq_len), dtype=np.float32)
     store.write_cell(path, {"seed": 1}, train_loss=[1.0], grad_norm=[1.0], eval_acc=acc, eval_loss=acc,
                      param_count=1, state_size=1, wall_time=1.0, status="done")
-    raw = store._read_raw(path, store._open_group(path, mode="r"), "eval_acc")
+    raw = store.read._read_raw(path, store.open_group(path, mode="r"), "eval_acc")
     assert raw is not None, "the fast reader fell back to Zarr, so this test would not test it"
     loaded = store.load_results(path, ["eval_acc", "status"])
     np.testing.assert_array_equal(loaded["eval_acc"].values[1], acc)

@@ -95,7 +95,7 @@ def test_dry_run_prints_the_plan_traces_and_writes_nothing(tmp_path, capsys):
 
 def test_dry_run_names_the_group_whose_program_does_not_trace(tmp_path, monkeypatch):
     from gpicl_phase import models
-    from gpicl_phase.sweep.runner import check_sweep
+    from gpicl_phase.sweep.dry_run import check_sweep
 
     def broken(cfg, params, tokens):
         raise ValueError("shapes do not fit")

@@ -7,7 +7,8 @@ import pytest
 
 from gpicl_phase import store
 from gpicl_phase.sweep import load
-from gpicl_phase.sweep.runner import check_sweep, run_sweep
+from gpicl_phase.sweep.dry_run import check_sweep
+from gpicl_phase.sweep.runner import run_sweep
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 FILES = sorted(SWEEPS.glob("*.toml"))

@@ -38,7 +38,7 @@ from gpicl_phase.analysis.report import analyze_main, summary_text
 from gpicl_phase.analysis.seeds import aggregate_seeds
 from gpicl_phase.analysis.state_size import state_size_trend
 from gpicl_phase.analysis.tables import metric_column, tidy_table, write_tables
-from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.rules import Thresholds
 
 __all__ = [
     "FLAGS",

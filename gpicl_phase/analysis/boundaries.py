@@ -7,7 +7,7 @@ import xarray as xr
 
 from gpicl_phase.analysis.metrics import axis_coords, run_metrics
 from gpicl_phase.analysis.seeds import nan_stats
-from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.rules import Thresholds
 
 # Why a boundary is (not) a number; stored as int8 flags beside it.
 FLAGS = {"crossed": 0, "below_range": 1, "above_range": 2, "no_data": 3}
@@ -57,6 +57,9 @@ def transition_boundaries(
 ) -> xr.Dataset:
     """log2(`axis`) where `metric` on `stream` first crosses `threshold` (default `th.improvement`), per series.
 
+    With the default threshold the improvement is read as a fraction of the headroom above chance (1 - 1/K),
+    as the phase rules read it; an explicit `threshold` is in the metric's own units.
+
     Series are all other axes including `dim` (seeds). Returns over the other axes: `boundary_log2` and
     `boundary_flag` per seed; `boundary_log2_mean/_std/_ci/_n` across seeds (crossing seeds only); and
     `boundary_log2_of_mean`/`flag_of_mean` from the seed-mean curve. NaN, never an error, when a series does
@@ -65,8 +68,11 @@ def transition_boundaries(
     m = run_metrics(ds, th)
     if axis not in m["status"].dims:
         raise ValueError(f"no {axis!r} axis to find a transition along; axes: {list(m['status'].dims)}")
-    level = th.improvement if threshold is None else threshold
     y = m[metric].sel(stream=stream).where(m["usable"])
+    normalized = threshold is None and metric == "improvement"
+    if normalized:  # the phase rules' threshold is a fraction of the headroom above chance, 1 - 1/K
+        y = y / (1.0 - 1.0 / m["num_classes"])
+    level = th.improvement if threshold is None else threshold
     values = m[axis].values.astype(np.float64)
     if np.any(values <= 0):
         y, values = y.isel({axis: values > 0}), values[values > 0]
@@ -98,6 +104,7 @@ def transition_boundaries(
         "metric": metric,
         "axis": axis,
         "threshold": level,
+        "normalized": int(normalized),
         "flag_values": list(FLAGS.values()),
         "flag_meanings": " ".join(FLAGS),
         "thresholds": th.to_json(),

@@ -1,16 +1,22 @@
-"""Per-run metrics read at one eval step: first/last accuracy, in-context improvement, AUC, final loss."""
+"""Per-run metrics read at one eval step: first/last accuracy, in-context improvement, AUC, final loss.
+
+Adaptive runs stop at different meta-tests, so each run is read at its own last meta-test (or at the eval step
+asked for, when the run got that far): `read_step`. `budget_used` says whether the run had trained its maximum
+budget by then, which the phase rules need ("failed" versus "unresolved").
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.rules import Thresholds
 from gpicl_phase.store import STATUS
 
 METRICS_KIND = "run_metrics"
 STREAM_METRICS = ("acc_first", "acc_last", "improvement", "auc")
-RUN_VARIABLES = ("param_count", "state_size", "wall_time", "status", "diverged_step")
+RUN_VARIABLES = ("param_count", "state_size", "wall_time", "status", "diverged_step", "steps_trained", "max_steps",
+                 "stop_reason", "round")
 
 
 def axis_dims(ds: xr.Dataset) -> list[str]:
@@ -47,12 +53,14 @@ def axis_coords(ds: xr.Dataset, extra: dict | None = None) -> dict:
 
 
 def run_metrics(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
-    """Metrics per run (over the axis dims) and stream, at `th.eval_step` (default: the last eval step).
+    """Metrics per run (over the axis dims) and stream, at each run's `read_step`: its last meta-test at or
+    before `th.eval_step` (default: the run's last meta-test).
 
     `acc_first`/`acc_last`: accuracy averaged over the first `n_first` / last `n_last` positions (one position
     is one test example, so a single position is noisy); `improvement` = acc_last - acc_first; `auc`: area
     under the accuracy-vs-position curve (trapezoid) divided by its length, in [0, 1]; `acc_at`: accuracy at
-    `th.positions` (those inside the sequence); `final_loss`: the last finite training loss.
+    `th.positions` (those inside the sequence); `final_loss`: the last finite training loss up to `read_step`;
+    `budget_used`: `read_step` reached the run's maximum budget (`max_steps`).
     Passing a Dataset that is already `run_metrics` output returns it unchanged.
     """
     if ds.attrs.get("kind") == METRICS_KIND:
@@ -62,8 +70,12 @@ def run_metrics(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
     step = int(steps[-1]) if th.eval_step is None else th.eval_step
     if step not in steps:
         raise ValueError(f"eval_step {step} is not in the store's eval steps {steps.tolist()}")
-    acc = ds["eval_acc"].sel(eval_step=step).transpose(*dims, "stream", "position")
-    acc_SP = np.asarray(acc.values, dtype=np.float64)  # [*axes, stream, position]
+    acc_ESP = np.asarray(ds["eval_acc"].transpose(*dims, "eval_step", "stream", "position").values)
+    limit = int(np.searchsorted(steps, step))
+    has = np.isfinite(acc_ESP[..., : limit + 1, :, :]).any(axis=(-1, -2))  # [*axes, E']
+    idx = np.where(has.any(-1), limit - np.argmax(has[..., ::-1], axis=-1), limit)
+    acc_SP = np.take_along_axis(acc_ESP, idx[..., None, None, None], axis=-3)[..., 0, :, :].astype(np.float64)
+    read_step = steps[idx]
     T = acc_SP.shape[-1]
     first = acc_SP[..., : min(th.n_first, T)].mean(axis=-1)
     last = acc_SP[..., -min(th.n_last, T) :].mean(axis=-1)
@@ -78,9 +90,13 @@ def run_metrics(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
             "improvement": (by_stream, last - first),
             "auc": (by_stream, auc),
             "acc_at": ([*by_stream, "at_position"], acc_SP[..., at]),
-            "final_loss": (dims, _last_finite(ds["train_loss"].transpose(*dims, "log_step").values)),
+            "final_loss": (dims, _last_finite(np.where(ds["log_step"].values <= read_step[..., None],
+                                                       ds["train_loss"].transpose(*dims, "log_step").values,
+                                                       np.nan))),
             **{name: ds[name].variable for name in RUN_VARIABLES},
             "num_classes": classes_per_run(ds).variable,
+            "read_step": (dims, read_step.astype(np.int64)),
+            "budget_used": (dims, (read_step >= ds["max_steps"].transpose(*dims).values)),
         },
         coords=axis_coords(ds, {"stream": ds["stream"].variable, "at_position": np.asarray(at, dtype=np.int64)}),
         attrs={

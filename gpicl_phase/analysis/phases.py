@@ -1,4 +1,7 @@
-"""Phase classification of runs and of seed-aggregated cells (rules and paper names in docs/analysis.md)."""
+"""Phase classification of runs and of seed-aggregated cells (rules and paper names in docs/analysis.md).
+
+The rules themselves live in `gpicl_phase.rules` (numpy only), which the sweep's stop rules share.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +10,21 @@ import xarray as xr
 
 from gpicl_phase.analysis.metrics import axis_coords, run_metrics, stream_names, unseen_datasets
 from gpicl_phase.analysis.seeds import aggregate_seeds
-from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.rules import PHASE_DTYPE, PHASES, Thresholds, decide
 from gpicl_phase.store import STATUS
 
-# Learned phases first, then labels that say why a run has no phase; never a guess.
-PHASES = ("memorizing", "identifying", "generalizing", "failed", "unclassified", "diverged", "unfinished", "error")
-PHASE_DTYPE = "<U12"
-
-
-def decide(seen_first, seen_imp, unseen_imp, datasets_imp, final_loss, *, ln_k: float, th: Thresholds) -> np.ndarray:
-    """The phase rules on plain arrays (any matching shapes): failed > generalizing > identifying > memorizing.
-
-    `datasets_imp`: improvement per unseen-dataset stream on a trailing axis, or None when there are none.
-    A NaN anywhere a rule needs a number makes that rule false, so such runs end "unclassified".
-    """
-    imp = th.improvement
-    failed = final_loss >= ln_k * (1.0 - th.plateau_band)  # never got below the plateau band
-    if datasets_imp is None or th.unseen_datasets == "ignore":
-        datasets_ok = True
-    else:
-        reduce = np.all if th.unseen_datasets == "all" else np.any
-        datasets_ok = reduce(datasets_imp >= imp, axis=-1)
-    unseen_flat = unseen_imp < imp
-    generalizing = (unseen_imp >= imp) & datasets_ok
-    identifying = (seen_imp >= imp) & unseen_flat
-    memorizing = (seen_first >= th.memorization_acc) & (seen_imp < imp) & unseen_flat
-    return np.select(
-        [failed, generalizing, identifying, memorizing],
-        ["failed", "generalizing", "identifying", "memorizing"],
-        default="unclassified",
-    ).astype(PHASE_DTYPE)
+__all__ = ["PHASES", "PHASE_DTYPE", "classify", "classify_cells", "decide"]
 
 
 def classify(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.DataArray:
     """Phase label per run (str over the axis dims); accepts a results Dataset or `run_metrics` output.
 
     Only finished runs are classified; pending/running runs are "unfinished", diverged ones (status or a
-    recorded diverged_step) "diverged", runs that crashed (status "failed") "error".
+    recorded diverged_step) "diverged", runs that crashed (status "failed") "error", cells refinement did not
+    sample "unsampled".
     """
     m = run_metrics(ds, th)
-    phase = decide(*_inputs(m, ""), ln_k=np.log(m["num_classes"].values), th=th)
+    phase = decide(*_inputs(m, ""), k=m["num_classes"].values, budget_used=m["budget_used"].values, th=th)
     phase = np.where(m["usable"].values, phase, _status_label(m["status"].values, m["diverged_step"].values))
     dims, attrs = m["status"].dims, {"phases": list(PHASES)}
     return xr.DataArray(phase, dims=dims, coords=axis_coords(m), name="phase", attrs=attrs)
@@ -63,7 +41,8 @@ def classify_cells(ds: xr.Dataset, th: Thresholds = Thresholds(), dim: str = "se
     agg = aggregate_seeds(m, th, dim=dim)
     k = m["num_classes"].max(dim) if dim in m["num_classes"].dims else m["num_classes"]
     k = k.transpose(*agg["n_usable"].dims).values  # K never varies with the seed
-    phase = decide(*_inputs(agg, "_mean"), ln_k=np.log(k), th=th)
+    used = agg["budget_used_mean"].values >= 1.0  # every usable seed trained its maximum budget
+    phase = decide(*_inputs(agg, "_mean"), k=k, budget_used=used, th=th)
 
     runs = classify(m, th)
     if dim not in runs.dims:
@@ -73,7 +52,8 @@ def classify_cells(ds: xr.Dataset, th: Thresholds = Thresholds(), dim: str = "se
     diverged = m["diverged_step"].transpose(dim, ...).values
     unfinished = np.isin(status, [STATUS["pending"], STATUS["running"]]).any(axis=0)
     gone = ((status == STATUS["diverged"]) | (diverged >= 0)).any(axis=0)
-    fallback = np.where(unfinished, "unfinished", np.where(gone, "diverged", "error"))
+    unsampled = (status == STATUS["skipped"]).all(axis=0)
+    fallback = np.select([unsampled, unfinished, gone], ["unsampled", "unfinished", "diverged"], "error")
     n_usable = agg["n_usable"].values
     phase = np.where(n_usable > 0, phase, fallback).astype(PHASE_DTYPE)
 
@@ -115,6 +95,7 @@ def _inputs(m: xr.Dataset, suffix: str):
 def _status_label(status: np.ndarray, diverged_step: np.ndarray) -> np.ndarray:
     """Why a run has no phase, from its status."""
     labels = np.full(status.shape, "error", dtype=PHASE_DTYPE)
+    labels[status == STATUS["skipped"]] = "unsampled"
     labels[np.isin(status, [STATUS["pending"], STATUS["running"]])] = "unfinished"
     labels[(status == STATUS["diverged"]) | ((status == STATUS["done"]) & (diverged_step >= 0))] = "diverged"
     return labels

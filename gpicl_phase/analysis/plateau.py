@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import stats
 
 from gpicl_phase.analysis.metrics import axis_coords, axis_dims, classes_per_run, usable
-from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.rules import Thresholds
 
 
 def plateaus(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:

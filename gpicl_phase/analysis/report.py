@@ -12,17 +12,18 @@ import xarray as xr
 
 from gpicl_phase.analysis.boundaries import FLAGS, transition_boundaries
 from gpicl_phase.analysis.combine import combine
+from gpicl_phase.analysis.compute import compute_text
 from gpicl_phase.analysis.metrics import run_metrics
 from gpicl_phase.analysis.phases import classify_cells
 from gpicl_phase.analysis.plateau import plateau_power_law, plateaus
 from gpicl_phase.analysis.state_size import state_size_trend
 from gpicl_phase.analysis.tables import tidy_table, write_tables
-from gpicl_phase.analysis.thresholds import Thresholds
-from gpicl_phase.store import STATUS, StoreError, load_results
+from gpicl_phase.rules import Thresholds
+from gpicl_phase.store import STATUS, STOP_REASONS, StoreError, load_results
 
 LETTERS = {
-    "memorizing": "M", "identifying": "I", "generalizing": "G", "failed": "F",
-    "unclassified": "?", "diverged": "D", "unfinished": "U", "error": "E",
+    "memorizing": "M", "identifying": "I", "generalizing": "G", "failed": "F", "unresolved": "R",
+    "unclassified": "?", "diverged": "D", "unfinished": "U", "unsampled": ".", "error": "E",
 }  # fmt: skip
 MAX_TABLES = 8
 
@@ -33,14 +34,16 @@ def summary_text(ds: xr.Dataset, th: Thresholds = Thresholds(), dim: str = "seed
     counts = {name: int((m["status"].values == code).sum()) for name, code in STATUS.items()}
     lines = [
         f"{m['status'].size} runs ({', '.join(f'{v} {k}' for k, v in counts.items() if v)}); "
-        f"metrics at eval step {m.attrs['eval_step']}",
+        f"metrics at each run's last meta-test up to step {m.attrs['eval_step']}",
         f"thresholds: {th.to_json()}",
         "",
     ]
     lines += _phase_tables(m, th, dim)
+    lines += _stop_lines(m)
     lines += _boundary_lines(m, th, dim)
     lines += _plateau_lines(ds, th)
     lines += _state_size_lines(m, th)
+    lines += [""] + compute_text(ds)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -95,10 +98,25 @@ def _phase_tables(m: xr.Dataset, th: Thresholds, dim: str) -> list[str]:
     return lines + [""]
 
 
+def _stop_lines(m: xr.Dataset) -> list[str]:
+    """Why finished runs stopped, with the steps they trained (adaptive runs stop once decided)."""
+    done = np.isin(m["status"].values, [STATUS["done"], STATUS["diverged"]])
+    reasons = m["stop_reason"].values[done]
+    if not done.any() or set(np.unique(reasons)) <= {1}:
+        return []  # every run trained its budget: nothing to say
+    steps = m["steps_trained"].values[done]
+    parts = []
+    for code in np.unique(reasons):
+        sel = reasons == code
+        parts.append(f"{STOP_REASONS[int(code)] or 'unknown'} {int(sel.sum())} (median {np.median(steps[sel]):.0f} "
+                     f"steps)")
+    return ["Runs stopped: " + ", ".join(parts) + f"; maximum budget {int(m['max_steps'].values.max())} steps", ""]
+
+
 def _grid(phase: xr.DataArray, agree: xr.DataArray, rows: str | None, cols: str) -> list[str]:
     """One letter grid; columns labelled by log2 for num_tasks."""
     col_vals = phase[cols].values
-    col_labels = [f"{np.log2(v):g}" if cols == "num_tasks" else f"{v}" for v in col_vals]
+    col_labels = [f"{np.log2(v):.2f}".rstrip("0").rstrip(".") if cols == "num_tasks" else f"{v}" for v in col_vals]
     width = max(3, *(len(c) + 1 for c in col_labels))
     head = f"log2 {cols}" if cols == "num_tasks" else cols
     row_vals = phase[rows].values if rows else [""]
@@ -121,7 +139,8 @@ def _boundary_lines(m: xr.Dataset, th: Thresholds, dim: str) -> list[str]:
     if "num_tasks" not in m["status"].dims:
         return []
     b = transition_boundaries(m, th, dim=dim)
-    lines = [f"Transition boundary (unseen-task improvement >= {b.attrs['threshold']:g}), log2 num_tasks:"]
+    unit = " of the headroom above chance" if b.attrs.get("normalized") else ""
+    lines = [f"Transition boundary (unseen-task improvement >= {b.attrs['threshold']:g}{unit}), log2 num_tasks:"]
     names = {v: k for k, v in FLAGS.items()}
     rest = [d for d in b["boundary_log2"].dims if d != dim]
     for combo in itertools.product(*(range(b.sizes[d]) for d in rest)):

@@ -7,9 +7,9 @@ import xarray as xr
 from scipy import stats
 
 from gpicl_phase.analysis.metrics import axis_coords, run_metrics
-from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.rules import Thresholds
 
-SKIP = ("status", "diverged_step", "usable")  # codes and masks, not quantities
+SKIP = ("status", "diverged_step", "usable", "stop_reason", "round")  # codes and masks, not quantities
 
 
 def nan_stats(values: np.ndarray, axis: int, level: float) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import stats
 
 from gpicl_phase.analysis.metrics import run_metrics
-from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.rules import Thresholds
 
 PREDICTORS = ("state_size", "param_count")
 

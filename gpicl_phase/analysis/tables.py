@@ -12,7 +12,7 @@ from gpicl_phase.analysis.metrics import STREAM_METRICS, axis_coords, run_metric
 from gpicl_phase.analysis.phases import classify, classify_cells
 from gpicl_phase.analysis.plateau import plateaus
 from gpicl_phase.analysis.seeds import aggregate_seeds, nan_stats
-from gpicl_phase.analysis.thresholds import Thresholds
+from gpicl_phase.rules import Thresholds
 from gpicl_phase.store import STATUS
 
 SCALARS = ("final_loss", "param_count", "state_size", "wall_time")

@@ -234,7 +234,8 @@ def table1(source: Source, query: dict | None = None) -> pd.DataFrame:
         q[ax.TASKS] = ax.sorted_values(source.ds, ax.TASKS)[-1]
     fixed = ax.fixed_selection(source.ds, (row_axis,), q)
     step = source.metrics.attrs["eval_step"]
-    acc = source.data["eval_acc"].sel(eval_step=step).isel(position=-1).sel(fixed)
+    # Each run at its own last meta-test (adaptive runs stop at different steps).
+    acc = source.data["eval_acc"].sel(eval_step=source.metrics["read_step"]).isel(position=-1).sel(fixed)
     acc = acc.where(source.metrics["usable"].sel(fixed))
     dataset = str(_base_config(source).get("dataset", "training set"))
     streams = ["unseen", *(s for s in _streams(source) if s.startswith("unseen:"))]

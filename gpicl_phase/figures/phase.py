@@ -22,7 +22,12 @@ MAX_COLS = 3
 
 def phase_figure(cells: pd.DataFrame, boundary: pd.DataFrame | None, color: str, *, y_title: str,
                  metric_title: str = "", style: str = "screen") -> go.Figure:
-    """Heatmap panels of cells (CELL_COLUMNS) coloured by phase (color='phase') or by value; boundary on top."""
+    """Heatmap panels of cells (CELL_COLUMNS) coloured by phase (color='phase') or by value; boundary on top.
+
+    Rows need not share columns (refinement samples each model size where its own phases change): each
+    sampled cell spans halfway to its row's neighbours, and a dot marks where the runs are, so a refined,
+    non-uniform task axis is drawn as it was sampled.
+    """
     facets = list(dict.fromkeys(cells["facet"])) or [""]
     cols = min(len(facets), MAX_COLS)
     rows = math.ceil(len(facets) / cols)
@@ -30,10 +35,14 @@ def phase_figure(cells: pd.DataFrame, boundary: pd.DataFrame | None, color: str,
                         horizontal_spacing=0.06, vertical_spacing=0.14)
     ylabels = _y_labels(cells)
     present = [p for p in st.PHASES if p in set(cells["phase"])] or list(st.PHASES[:4])
+    refined = _refined(cells)
     for i, facet in enumerate(facets):
         r, c = divmod(i, cols)
         sub = cells[cells["facet"] == facet]
-        fig.add_trace(_heatmap(sub, ylabels, color, metric_title, present, y_title), row=r + 1, col=c + 1)
+        for trace in _heatmaps(sub, ylabels, color, metric_title, present, y_title):
+            fig.add_trace(trace, row=r + 1, col=c + 1)
+        if refined and len(sub):
+            fig.add_trace(_samples(sub, ylabels, i == 0, st.marker_size(style)), row=r + 1, col=c + 1)
         if boundary is not None and len(boundary):
             b = boundary[boundary["facet"] == facet]
             if len(b):
@@ -44,7 +53,8 @@ def phase_figure(cells: pd.DataFrame, boundary: pd.DataFrame | None, color: str,
         r, c = divmod(i, cols)
         fig.update_xaxes(title_text="number of tasks" if r == rows - 1 else None, **ticks, row=r + 1, col=c + 1)
         fig.update_yaxes(tickmode="array", tickvals=list(range(len(ylabels))), ticktext=ylabels,
-                         title_text=y_title if c == 0 else None, row=r + 1, col=c + 1)
+                         range=[-0.5, len(ylabels) - 0.5], title_text=y_title if c == 0 else None,
+                         row=r + 1, col=c + 1)
     st.apply_style(fig, style, cols=cols, rows=rows)
     # Legend top right, clear of the title at top left.
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.08, xanchor="right", x=1),
@@ -57,26 +67,47 @@ def _y_labels(cells: pd.DataFrame) -> list[str]:
     return list(order["y"])
 
 
-def _heatmap(sub: pd.DataFrame, ylabels: list[str], color: str, metric_title: str, present: list[str],
-             y_axis: str) -> go.Heatmap:
-    xs = sorted(sub["x"].unique())
-    xi = {x: j for j, x in enumerate(xs)}
-    yi = {y: j for j, y in enumerate(ylabels)}
-    z = np.full((len(ylabels), len(xs)), np.nan)
-    text = np.full(z.shape, "", dtype=object)
-    key = np.full(z.shape, "", dtype=object)
-    for row in sub.itertuples(index=False):
-        i, j = yi[row.y], xi[row.x]
+def _refined(cells: pd.DataFrame) -> bool:
+    """True when rows were sampled at different task counts (a refined store), so sample dots help."""
+    per_row = cells.groupby(["facet", "y"])["x"].apply(lambda v: tuple(sorted(v)))
+    return per_row.nunique() > 1
+
+
+def _edges(xs: np.ndarray) -> np.ndarray:
+    """Cell edges halfway between sorted sample positions; the outer cells as wide as their inner halves."""
+    if len(xs) == 1:
+        return np.array([xs[0] - 0.5, xs[0] + 0.5])
+    mid = (xs[1:] + xs[:-1]) / 2
+    return np.concatenate([[xs[0] - (mid[0] - xs[0])], mid, [xs[-1] + (xs[-1] - mid[-1])]])
+
+
+def _heatmaps(sub: pd.DataFrame, ylabels: list[str], color: str, metric_title: str, present: list[str],
+              y_axis: str) -> list[go.Heatmap]:
+    """One heatmap row per y value, each over its own sampled task counts."""
+    out = []
+    for j, y in enumerate(ylabels):
+        row = sub[sub["y"] == y].sort_values("x")
+        if not len(row):
+            continue
+        xs = row["x"].to_numpy(dtype=float)
         if color == "phase":
-            z[i, j] = present.index(row.phase) if row.phase in present else np.nan
+            z = [present.index(p) if p in present else np.nan for p in row["phase"]]
         else:
-            z[i, j] = row.value
-        text[i, j] = _hover(row, metric_title, y_axis)
-        key[i, j] = row.key
-    return go.Heatmap(
-        x=xs, y=list(range(len(ylabels))), z=z, text=text, customdata=key, coloraxis="coloraxis",
-        hovertemplate="%{text}<extra></extra>", xgap=1, ygap=1, hoverongaps=False,
-    )
+            z = row["value"].to_numpy(dtype=float)
+        text = [_hover(r, metric_title, y_axis) for r in row.itertuples(index=False)]
+        out.append(go.Heatmap(
+            x=_edges(xs), y=[j - 0.5, j + 0.5], z=[list(z)], text=[text], customdata=[list(row["key"])],
+            coloraxis="coloraxis", hovertemplate="%{text}<extra></extra>", xgap=1, ygap=1, hoverongaps=False,
+            showlegend=False))
+    return out
+
+
+def _samples(sub: pd.DataFrame, ylabels: list[str], showlegend: bool, size: float) -> go.Scatter:
+    """A dot at every sampled cell: where the runs are, as opposed to the extent drawn around them."""
+    yi = {y: j for j, y in enumerate(ylabels)}
+    return go.Scatter(x=sub["x"], y=[yi[y] for y in sub["y"]], mode="markers", name="sampled cell",
+                      marker=dict(size=max(size - 2, 3), color="white", line=dict(color="black", width=1)),
+                      legendgroup="samples", showlegend=showlegend, hoverinfo="skip")
 
 
 def _hover(row, metric_title: str, y_axis: str) -> str:
@@ -150,6 +181,7 @@ def tables(source: Source, sel: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         metric = "final_loss"
     values, metric_title = views.metric_values(source, metric)
     phases = source.cells[["phase", "agreement", "n_usable"]].to_dataframe().reset_index()
+    phases = phases[phases["phase"] != "unsampled"]  # cells refinement never ran are not data
     df = phases.merge(values, on=axes, how="left")
     df = _restrict(df, sel["fixed"])
     y, facet = sel["y"], sel["facet"]

@@ -21,7 +21,8 @@ StoreProblem = ValueError
 # What the figures read, loaded by store.load_results (one file read per run and variable: ~0.1 s per variable
 # for 10,000 runs, where Zarr takes ~2 s): eval_loss, grad_norm and message stay lazy, and status comes from
 # store.read_status when the caller has it.
-LOAD_VARS = ("train_loss", "eval_acc", "param_count", "state_size", "wall_time", "diverged_step")
+LOAD_VARS = ("train_loss", "eval_acc", "param_count", "state_size", "wall_time", "diverged_step", "steps_trained",
+             "max_steps", "stop_reason", "round")
 REFRESH_FRACTION = 0.25  # above this share of changed runs, a full reload is as cheap as patching
 
 

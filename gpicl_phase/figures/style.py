@@ -18,17 +18,32 @@ OKABE_ITO = (
 )
 
 # Phase order is the paper's story (fail, memorize, identify, generalize), then the labels analysis gives runs
-# that have no phase. Learned phases get Okabe-Ito hues; the others neutral tones.
-PHASES = ("failed", "memorizing", "identifying", "generalizing", "unclassified", "diverged", "error", "unfinished")
+# that have no phase. The learned phases take Paul Tol's high-contrast scheme (blue, red, yellow: distinct to
+# colour-blind readers and at four separate grey levels when printed in greyscale) plus a light grey for
+# failure; labels without a phase take neutral or marked tones. One palette for every page and export.
+PHASES = ("failed", "memorizing", "identifying", "generalizing", "unresolved", "unclassified", "diverged", "error",
+          "unfinished", "unsampled")
 PHASE_COLORS = {
-    "failed": "#7F7F7F",
-    "memorizing": "#D55E00",
-    "identifying": "#E69F00",
-    "generalizing": "#0072B2",
+    "failed": "#DDDDDD",
+    "memorizing": "#BB5566",
+    "identifying": "#DDAA33",
+    "generalizing": "#004488",
+    "unresolved": "#9E9E9E",
     "unclassified": "#CC79A7",
     "diverged": "#000000",
-    "error": "#F0E442",
-    "unfinished": "#E5E5E5",
+    "error": "#66CCEE",
+    "unfinished": "#F4F4F4",
+    "unsampled": "#FFFFFF",
+}
+# What the labels without a learned phase mean, for legends and help panels.
+PHASE_NOTES = {
+    "failed": "trained its maximum budget and never left the loss plateau",
+    "unresolved": "still on the loss plateau when it was stopped short of its maximum budget",
+    "unclassified": "finished, but between the phase rules (e.g. near a boundary)",
+    "diverged": "non-finite loss",
+    "error": "the run crashed",
+    "unfinished": "pending or running",
+    "unsampled": "refinement did not need this cell",
 }
 # Sequential scale for metrics; cividis reads the same to colour-blind viewers and in greyscale.
 METRIC_SCALE = "Cividis"

@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 
 
-def _worker_run(chunk, path, axis_names, done, task_source, checkpoint_every):
+def _worker_run(chunk, path, axis_names, work, done):
     from gpicl_phase.sweep import execute
 
     execute.enable_compile_cache()
-    return execute.run_chunk(chunk, path, axis_names, done, task_source=task_source,
-                             checkpoint_every=checkpoint_every)
+    return execute.run_chunk(chunk, path, axis_names, work, done)
 
 
-def run_on_dask(todo, path: str, axis_names, *, record, workers: int | None, scheduler: str | None,
-                task_source: str = "auto", checkpoint_every: float = 300.0) -> None:
+def run_on_dask(todo, path: str, axis_names, work, *, record, workers: int | None, scheduler: str | None) -> None:
     """Submits every pending chunk and records results as they complete."""
     from distributed import Client, LocalCluster, as_completed
 
@@ -34,8 +32,8 @@ def run_on_dask(todo, path: str, axis_names, *, record, workers: int | None, sch
         abspath = os.path.abspath(path)
         futures = {}
         for i, (chunk, done) in enumerate(todo):
-            fut = client.submit(_worker_run, chunk, abspath, axis_names, done, task_source, checkpoint_every,
-                                pure=False, key=f"gpicl-chunk-{i}-{os.getpid()}")
+            fut = client.submit(_worker_run, chunk, abspath, axis_names, work, done, pure=False,
+                                key=f"gpicl-chunk-{i}-{os.getpid()}")
             futures[fut] = chunk
         for fut in as_completed(futures):
             record(fut.result(), futures[fut])

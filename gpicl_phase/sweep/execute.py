@@ -1,7 +1,8 @@
 """Running chunks: each chunk's runs trained as one pack (``driver.drive``), written cell by cell into the store.
 
 ``run_chunk`` is the one unit of work, used unchanged by the local loop and by Dask workers, so every
-executor runs the same programs on the same inputs and writes the same numbers.
+executor runs the same programs on the same inputs and writes the same numbers. What it needs beyond the
+chunk comes in one ``Work`` value, fixed by the spec and the store (never by the memory free at the moment).
 """
 
 from __future__ import annotations
@@ -21,18 +22,32 @@ import numpy as np
 from gpicl_phase import checkpoints as checkpoints_io
 from gpicl_phase import driver, models, store
 from gpicl_phase.config import RunConfig
+from gpicl_phase.rules import RunFacts, StopRules, Thresholds, decide_stops
 from gpicl_phase.sweep.plan import Chunk
-from gpicl_phase.train import Metrics, hyper, run_key, task_data
+from gpicl_phase.train import hyper, run_key, task_data
+
+
+@dataclass(frozen=True)
+class Work:
+    """How chunks of one sweep run: task source, checkpoint interval, the memory budget recorded in the
+    store (task banks are planned with it), and the stop rules of adaptive runs (None: train ``steps``)."""
+
+    budget_bytes: int
+    task_source: str = "auto"
+    checkpoint_every: float = 300.0
+    rules: StopRules | None = None
+    thresholds: Thresholds = Thresholds()
 
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """What happened to a chunk: cells written with each status, wall time, and an error if it failed."""
+    """What happened to a chunk: cells written with each status, run-steps trained, wall time, any error."""
 
     group: int
     written: dict
     wall_time: float
     error: str = ""
+    run_steps: int = 0
 
 
 def enable_compile_cache(path: str | None = None) -> None:
@@ -45,14 +60,16 @@ def enable_compile_cache(path: str | None = None) -> None:
 
 
 def device_budget() -> int:
-    """Bytes of device memory the sweep may plan with: the accelerator's limit, or available host RAM."""
+    """Bytes of device memory a new sweep plans with: the accelerator's limit, or half the host's RAM.
+
+    Fixed properties of the machine, never the memory free at the moment, so the same spec packs the same
+    way whatever else runs; the store records the number and every resume and worker reuses it.
+    """
     dev = jax.devices()[0]
     stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"])
-    import psutil
-
-    return int(psutil.virtual_memory().available)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
 
 
 def device_name() -> str:
@@ -66,36 +83,46 @@ def _sizes(static: RunConfig) -> tuple[int, int]:
     return models.count_params(static), models.state_size(static)
 
 
-def _inputs(chunk: Chunk, task_source: str):
+def _inputs(chunk: Chunk, work: Work):
     """``(data, hp, keys, bank)`` of a chunk's pack: padded to ``chunk.size``; ``bank`` tasks to bank (0: fresh)."""
     cfgs = list(chunk.configs) + [chunk.configs[-1]] * (chunk.size - len(chunk.configs))
     hp = hyper(cfgs)
     keys = jax.vmap(run_key)(jnp.asarray(hp.seed))
     data = task_data(chunk.static)
     bank = driver.bank_size(chunk.static, max(c.num_tasks for c in cfgs), chunk.size, data.train_x.shape[1],
-                            device_budget(), task_source)
+                            work.budget_bytes, work.task_source)
     return data, hp, keys, bank
 
 
-def train_chunk(chunk: Chunk, on_chunk=None, task_source: str = "auto",
-                checkpoints: driver.Checkpoints | None = None) -> Metrics:
-    """Trains a chunk's runs as one pack; numpy metrics with a run axis of ``len(chunk.configs)``.
+def stopper(static: RunConfig, work: Work) -> driver.Stopper | None:
+    """The stop rule of a pack of this static config (None when the sweep is not adaptive)."""
+    if work.rules is None:
+        return None
+    facts = RunFacts(static.streams, static.num_classes, static.eval_every, static.log_every, static.steps,
+                     static.budget)
+    decide = functools.partial(decide_stops, facts=facts, rules=work.rules, th=work.thresholds)
+    return driver.Stopper(decide, work.rules.to_json() + work.thresholds.to_json())
 
-    ``on_chunk(c)`` is called after each meta-test interval c (progress); ``task_source`` is
-    ``driver.bank_size``'s mode; ``checkpoints`` lets a killed chunk resume mid-run.
+
+def train_chunk(chunk: Chunk, work: Work, on_chunk=None, checkpoints: driver.Checkpoints | None = None):
+    """Trains a chunk's runs as one pack; ``driver.Driven`` with a run axis of ``len(chunk.configs)``.
+
+    ``on_chunk(c, runs)`` is called after each meta-test interval c (progress); ``checkpoints`` lets a killed
+    chunk resume mid-run.
     """
-    data, hp, keys, bank = _inputs(chunk, task_source)
+    data, hp, keys, bank = _inputs(chunk, work)
     out = driver.drive(chunk.static, driver.with_bank(data, chunk.static, bank), hp, keys, packed=True,
-                       on_chunk=on_chunk, checkpoints=checkpoints)
-    n_runs = len(chunk.configs)
-    return Metrics(*(np.asarray(x)[:n_runs] for x in out))
+                       on_chunk=on_chunk, checkpoints=checkpoints, stopper=stopper(chunk.static, work))
+    n = len(chunk.configs)
+    return driver.Driven(type(out.metrics)(*(np.asarray(x)[:n] for x in out.metrics)), out.steps_trained[:n],
+                         out.stop_reason[:n])
 
 
-def check_chunk(chunk: Chunk, task_source: str = "auto", traced: set | None = None) -> int:
+def check_chunk(chunk: Chunk, work: Work, traced: set | None = None) -> int:
     """Traces the chunk's programs as ``train_chunk`` would build them (nothing compiled, trained or
     written); returns the tasks it would bank (0: fresh draws). Raises what training would raise.
     ``traced``: (group, bank) pairs already traced, which are the same program and are skipped; updated."""
-    data, hp, keys, bank = _inputs(chunk, task_source)
+    data, hp, keys, bank = _inputs(chunk, work)
     if traced is None or (chunk.group, bank) not in traced:
         driver.check(chunk.static, data, hp, keys, packed=True, bank=bank)
         if traced is not None:
@@ -108,12 +135,12 @@ def checkpoint_name(chunk: Chunk) -> str:
     return f"group{chunk.group}-" + hashlib.sha1(repr(chunk.indices).encode()).hexdigest()[:12]
 
 
-def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: frozenset = frozenset(),
-              on_chunk=None, task_source: str = "auto", checkpoint_every: float = 300.0):
+def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], work: Work,
+              skip: frozenset = frozenset(), on_chunk=None) -> ChunkResult:
     """Trains a chunk and writes every cell not in ``skip`` (already finished); never raises for a bad run.
 
-    Every ``checkpoint_every`` seconds (``inf``: never) the pack in training is checkpointed into the store,
-    so a killed sweep resumes mid-run; the checkpoint is dropped once the cells are written.
+    Every ``work.checkpoint_every`` seconds (``inf``: never) the pack in training is checkpointed into the
+    store, so a killed sweep resumes mid-run; the checkpoint is dropped once the cells are written.
     """
     cells = [(i, c) for i, c in zip(chunk.indices, chunk.configs) if i not in skip]
     where = [dict(zip(axis_names, i)) for i, _ in cells]
@@ -122,11 +149,12 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: 
     name = checkpoint_name(chunk)
     resumed = lambda step: print(  # noqa: E731
         f"group {chunk.group}: {len(cells)} runs resume from their checkpoint at step {step}", file=sys.stderr)
-    checkpoints = None if checkpoint_every == float("inf") else driver.Checkpoints(
+    checkpoints = None if work.checkpoint_every == float("inf") else driver.Checkpoints(
         save=functools.partial(checkpoints_io.save, store_path, name),
-        load=functools.partial(checkpoints_io.load, store_path, name), every=checkpoint_every, resumed=resumed)
+        load=functools.partial(checkpoints_io.load, store_path, name), every=work.checkpoint_every,
+        resumed=resumed)
     try:
-        metrics = train_chunk(chunk, on_chunk, task_source, checkpoints)
+        out = train_chunk(chunk, work, on_chunk, checkpoints)
     except Exception as err:  # one failing program must not take the sweep down: record it and go on
         msg = f"{type(err).__name__}: {err}"
         store.set_status(store_path, where, "failed", msg)
@@ -135,16 +163,18 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], skip: 
     wall = time.perf_counter() - start
     written = {"done": 0, "diverged": 0}
     pos = {idx: k for k, idx in enumerate(chunk.indices)}
+    m = out.metrics
     for (idx, cfg), index in zip(cells, where):
         k = pos[idx]
         params, state = _sizes(cfg.static_part())
-        div = int(metrics.diverged_step[k])
+        div = int(m.diverged_step[k])
         status = "diverged" if div >= 0 else "done"
         written[status] += 1
         store.write_cell(
-            store_path, index, train_loss=metrics.train_loss[k], grad_norm=metrics.grad_norm[k],
-            eval_acc=metrics.eval_acc[k], eval_loss=metrics.eval_loss[k], param_count=params,
-            state_size=state, wall_time=wall / len(chunk.configs), status=status, diverged_step=div,
+            store_path, index, train_loss=m.train_loss[k], grad_norm=m.grad_norm[k], eval_acc=m.eval_acc[k],
+            eval_loss=m.eval_loss[k], param_count=params, state_size=state, wall_time=wall / len(chunk.configs),
+            steps_trained=int(out.steps_trained[k]), max_steps=cfg.budget if work.rules else cfg.steps,
+            stop_reason=int(out.stop_reason[k]), status=status, diverged_step=div,
             message=f"non-finite loss or gradient at step {div}" if div >= 0 else "")
     checkpoints_io.drop(store_path, name)
-    return ChunkResult(chunk.group, written, wall)
+    return ChunkResult(chunk.group, written, wall, run_steps=int(out.steps_trained.sum()))

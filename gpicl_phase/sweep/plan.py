@@ -3,7 +3,8 @@
 Cells whose configs share a static part (every non-dynamic field) run as one ``jit(vmap(train))``. A chunk
 is the unit of work and of resume: its composition depends only on the spec and the pack size, never on
 what already ran, so a resumed or distributed sweep runs exactly the programs an uninterrupted one would.
-Every chunk of a group is padded to the same size so the group compiles once.
+Every chunk of a group is padded to the same size so the group compiles once; chunks of adaptive sweeps take
+power-of-two sizes instead, the sizes their packs shrink through anyway.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Chunk:
 
     @property
     def steps(self) -> int:
-        """Training steps of each run in the chunk."""
+        """Base budget of each run in the chunk (what a run that is not adaptive trains)."""
         return self.static.steps
 
 
@@ -56,18 +57,53 @@ def pack_size(static: RunConfig, budget_bytes: int, max_pack: int | None) -> int
     return max(1, min(fit, max_pack) if max_pack else fit)
 
 
-def plan(spec: SweepSpec, *, budget_bytes: int, max_pack: int | None = None) -> list[Chunk]:
-    """Every chunk of the sweep, in a deterministic order (groups by first appearance, cells in C order)."""
-    groups: dict[RunConfig, list[tuple[tuple[int, ...], RunConfig]]] = {}
-    for index, cfg in spec.cells():
-        groups.setdefault(cfg.static_part(), []).append((index, cfg))
+def plan(spec: SweepSpec, *, budget_bytes: int, max_pack: int | None = None,
+         rounds: list[list[tuple[int, ...]]] | None = None) -> list[Chunk]:
+    """Every chunk of the sweep, in a deterministic order (groups by first appearance, cells in C order).
+
+    ``rounds``: the cells of each refinement round (``sweep.rounds.cells_by_round``), planned one round after
+    another so that cells added later never change the chunks of earlier rounds; default: the whole grid.
+    """
+    parts = rounds if rounds is not None else [[index for index, _ in spec.cells()]]
+    ids: dict[RunConfig, int] = {}
     chunks = []
-    for g, (static, cells) in enumerate(groups.items()):
-        size = min(pack_size(static, budget_bytes, max_pack), len(cells))
-        # Balance chunk sizes so padding wastes at most one run per chunk.
-        n_chunks = math.ceil(len(cells) / size)
-        size = math.ceil(len(cells) / n_chunks)
-        for start in range(0, len(cells), size):
-            part = cells[start:start + size]
-            chunks.append(Chunk(static, tuple(i for i, _ in part), tuple(c for _, c in part), size, g))
+    for part in parts:
+        groups: dict[RunConfig, list[tuple[tuple[int, ...], RunConfig]]] = {}
+        for index in part:
+            cfg = spec.config_at(index)
+            groups.setdefault(cfg.static_part(), []).append((index, cfg))
+        for static, cells in groups.items():
+            g = ids.setdefault(static, len(ids))
+            cap = pack_size(static, budget_bytes, max_pack)
+            start = 0
+            for size, real in (_powers_of_two(len(cells), cap) if spec.rules else _balanced(len(cells), cap)):
+                part_cells = cells[start:start + real]
+                start += real
+                chunks.append(Chunk(static, tuple(i for i, _ in part_cells), tuple(c for _, c in part_cells),
+                                    size, g))
     return chunks
+
+
+def _balanced(n: int, cap: int) -> list[tuple[int, int]]:
+    """(pack size, real runs) of each chunk: equal sizes, so padding wastes at most one run per chunk."""
+    size = min(cap, n)
+    n_chunks = math.ceil(n / size)
+    size = math.ceil(n / n_chunks)
+    return [(size, min(size, n - start)) for start in range(0, n, size)]
+
+
+def _powers_of_two(n: int, cap: int) -> list[tuple[int, int]]:
+    """(pack size, real runs) of each chunk, every pack size a power of two: adaptive packs shrink through
+    powers of two as their runs stop, so these are the only programs a group ever compiles. A remainder is
+    padded up to the next power when that wastes at most a quarter of its pack, else split further."""
+    top = 1 << (max(cap, 1).bit_length() - 1)  # the largest power of two the memory budget allows
+    out = []
+    while n > 0:
+        size = min(top, 1 << (n.bit_length() - 1))
+        up = 1 << (n - 1).bit_length()
+        if up <= top and up > n and (up - n) * 4 <= up:
+            out.append((up, n))
+            break
+        out.append((size, size))
+        n -= size
+    return out

@@ -1,7 +1,8 @@
 """A whole sweep: create (or reopen) the store, skip finished chunks, run the rest locally or on Dask.
 
 Exactly-once: a chunk is skipped when all its cells are done or diverged; otherwise it runs again as the
-same program on the same inputs, and only its unfinished cells are written. Keys come from each run's
+same program on the same inputs, and only its unfinished cells are written. A store that refinement grew
+(``sweep.rounds``) is planned round by round, so the chunks of earlier rounds never change. Keys come from each run's
 seed, never from execution order, so a killed-and-resumed or distributed sweep writes what an
 uninterrupted local one would.
 """
@@ -19,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from gpicl_phase import __version__, store
+from gpicl_phase.sweep import rounds
 from gpicl_phase.sweep.plan import Chunk, plan
+from gpicl_phase.sweep.progress import ProgressBar
 from gpicl_phase.sweep.spec import SpecError, SweepSpec
 
-FINISHED = (store.STATUS["done"], store.STATUS["diverged"])
+FINISHED = store.FINISHED
 
 
 class SweepError(RuntimeError):
@@ -38,6 +41,7 @@ class SweepSummary:
     written: dict
     failures: list
     wall_time: float
+    run_steps: int = 0
 
     @property
     def ok(self) -> bool:
@@ -52,7 +56,7 @@ def layout(spec: SweepSpec) -> dict:
         values = {getattr(c, name) for c in cfgs}
         if len(values) > 1:
             raise SpecError(f"{spec.source}: axes: {name} must be the same for every cell, got {sorted(values)}")
-    longest = max(cfgs, key=lambda c: c.steps)
+    longest = max(cfgs, key=lambda c: c.budget if spec.rules else c.steps)
     cell_coords = {}
     for axis in spec.axes:
         if axis.presets is None:
@@ -61,6 +65,8 @@ def layout(spec: SweepSpec) -> dict:
             vals = [dict(p).get(f, getattr(spec.base, f)) for p in axis.presets]
             if all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in vals):
                 cell_coords[f"cfg_{f}"] = {"dims": [axis.name], "values": vals}
+    if spec.rules is None:  # every run trains `steps`: the store's step axes end there
+        longest = longest.replace(max_steps=0)
     return dict(axes={a.name: list(a.values) for a in spec.axes}, log_steps=list(longest.log_steps),
                 eval_steps=list(longest.eval_steps), streams=list(longest.streams),
                 seq_len=max(c.seq_len for c in cfgs), cell_coords=cell_coords)
@@ -96,15 +102,18 @@ def open_or_create(spec: SweepSpec, path: str, *, max_pack: int | None) -> dict:
     """
     from gpicl_phase.sweep import execute
 
-    if Path(path).exists():
-        attrs = store.store_attrs(path)
+    if Path(path).exists() and not (Path(path).is_dir() and not any(Path(path).iterdir())):
+        try:
+            attrs = store.store_attrs(path)
+            store.open_group(path, mode="r+")  # refuses stores this version cannot write
+        except store.StoreError as err:
+            raise SweepError(f"--store: {err}") from None
         if not same_spec(attrs.get("spec", "{}"), spec.to_json()):
             raise SweepError(
                 f"{path} was made from a different sweep spec; refusing to mix results.\n"
                 f"{_spec_diff(attrs.get('spec', '{}'), spec.to_json())}\n"
-                "Use a new --store path (stores of compatible sweeps can be analysed together). Adding values "
-                "to an existing store is not possible: its layout is fixed at creation so readers never see "
-                "it change.")
+                "Use a new --store path (stores of compatible sweeps can be analysed together). To add cells "
+                "where the phase changes, refine the store instead: gpicl-phase refine STORE.")
         pack = dict(attrs["pack"])
         if max_pack is not None and max_pack != pack["max_pack"]:
             print(f"note: --max-pack {max_pack} differs from the store's {pack['max_pack']}; keeping the "
@@ -117,9 +126,14 @@ def open_or_create(spec: SweepSpec, path: str, *, max_pack: int | None) -> dict:
         "spec": spec.to_json(), "base_config": spec.base.to_json(), "sweep_name": spec.name,
         "description": spec.description, "source": spec.source, "package_version": __version__,
         "jax_version": jax.__version__, "device": execute.device_name(), "num_classes": spec.base.num_classes,
-        "pack": pack,
+        "pack": pack, "thresholds": spec.thresholds.to_json(),
     }
-    store.create(path, attrs=attrs, **layout(spec))
+    if spec.rules is not None:
+        attrs["stop_rules"] = spec.rules.to_json()
+    try:
+        store.create(path, attrs=attrs, **layout(spec))
+    except store.StoreError as err:
+        raise SweepError(f"--store: {err}") from None
     return pack
 
 
@@ -133,17 +147,10 @@ def pending_chunks(chunks: list[Chunk], status: np.ndarray) -> list[tuple[Chunk,
     return out
 
 
-def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: int | None = None,
-              workers: int | None = None, scheduler: str | None = None, progress: bool = True,
-              task_source: str = "auto", checkpoint_every: float = 300.0) -> SweepSummary:
-    """Runs every unfinished cell of ``spec`` into the store at ``path``; returns what was done.
-
-    ``task_source`` (auto, bank, fresh) picks how training tasks are made; every choice gives the same
-    batches, so it never changes a result (``driver.bank_size``). Packs in training are checkpointed into
-    the store every ``checkpoint_every`` seconds (``inf``: never), so a killed sweep resumes mid-run.
-    """
+def check_arguments(spec: SweepSpec, *, task_source: str = "auto", max_pack: int | None = None,
+                    workers: int | None = None, executor: str = "local", checkpoint_every: float = 300.0) -> None:
+    """Refuses arguments a sweep cannot run with, before anything is written (the dry run checks them too)."""
     from gpicl_phase.driver import TASK_SOURCES
-    from gpicl_phase.sweep import execute
 
     if executor not in ("local", "dask"):
         raise SweepError(f"--executor must be 'local' or 'dask', got {executor!r}")
@@ -151,120 +158,68 @@ def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: 
         raise SweepError(f"--task-source must be one of {', '.join(TASK_SOURCES)}, got {task_source!r}")
     if not checkpoint_every >= 0:
         raise SweepError(f"--checkpoint-every must be seconds >= 0 (inf: never), got {checkpoint_every!r}")
+    if max_pack is not None and (isinstance(max_pack, bool) or max_pack < 1):
+        raise SweepError(f"--max-pack must be at least 1 run per program, got {max_pack}")
+    if workers is not None and workers < 1:
+        raise SweepError(f"--workers must be at least 1, got {workers}")
+
+
+def sweep_plan(spec: SweepSpec, path: str, pack: dict) -> tuple[SweepSpec, list[Chunk]]:
+    """The store's whole grid (the file's axes plus every refinement round's values) and its chunks, round
+    by round; brings the store in line with its recorded rounds first (idempotent)."""
+    recorded = rounds.read_rounds(store.store_attrs(path))
+    rounds.apply(path, spec, recorded)
+    full = rounds.extended(spec, recorded)
+    chunks = plan(full, budget_bytes=pack["budget_bytes"], max_pack=pack["max_pack"],
+                  rounds=rounds.cells_by_round(spec, recorded))
+    return full, chunks
+
+
+def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: int | None = None,
+              workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+              task_source: str = "auto", checkpoint_every: float = 300.0) -> SweepSummary:
+    """Runs every unfinished cell of ``spec`` (and of the store's refinement rounds) into the store at ``path``.
+
+    ``task_source`` (auto, bank, fresh) picks how training tasks are made; every choice gives the same
+    batches (``driver.bank_size``). Packs in training are checkpointed into the store every
+    ``checkpoint_every`` seconds (``inf``: never), so a killed sweep resumes mid-run.
+    """
+    from gpicl_phase.sweep import execute
+
+    check_arguments(spec, task_source=task_source, max_pack=max_pack, workers=workers, executor=executor,
+                    checkpoint_every=checkpoint_every)
     path = os.fspath(path)
     start = time.perf_counter()
     pack = open_or_create(spec, path, max_pack=max_pack)
-    chunks = plan(spec, budget_bytes=pack["budget_bytes"], max_pack=pack["max_pack"])
-    todo = pending_chunks(chunks, store.read_status(path))
-    skipped = spec.size - sum(len(c.indices) - len(d) for c, d in todo)
-    axis_names = tuple(a.name for a in spec.axes)
-    bar = _progress_bar(todo, spec.size, skipped, enabled=progress)
+    full, chunks = sweep_plan(spec, path, pack)
+    todo = pending_chunks(chunks, store.read_status(path, order="disk"))
+    cells = sum(len(c.indices) for c in chunks)
+    skipped = cells - sum(len(c.indices) - len(d) for c, d in todo)
+    axis_names = tuple(a.name for a in full.axes)
+    work = execute.Work(budget_bytes=pack["budget_bytes"], task_source=task_source,
+                        checkpoint_every=checkpoint_every, rules=spec.rules, thresholds=spec.thresholds)
+    bar = ProgressBar(todo, cells, skipped, enabled=progress, adaptive=spec.rules is not None)
     written: dict = {}
     failures: list = []
+    run_steps = [0]
 
     def record(result, chunk):
         for k, v in result.written.items():
             written[k] = written.get(k, 0) + v
         if result.error:
             failures.append(f"chunk of {len(chunk.indices)} cells (group {chunk.group}): {result.error}")
-        bar.chunk_done(chunk)
+        run_steps[0] += result.run_steps
+        bar.chunk_done(chunk, result.run_steps)
 
     if executor == "local":
         execute.enable_compile_cache()
         for chunk, done in todo:
             bar.start_chunk(chunk)
-            record(execute.run_chunk(chunk, path, axis_names, done, on_chunk=bar.on_chunk if progress else None,
-                                     task_source=task_source, checkpoint_every=checkpoint_every), chunk)
+            record(execute.run_chunk(chunk, path, axis_names, work, done,
+                                     on_chunk=bar.on_chunk if progress else None), chunk)
     else:
         from gpicl_phase.sweep.distributed import run_on_dask
 
-        run_on_dask(todo, path, axis_names, record=record, workers=workers, scheduler=scheduler,
-                    task_source=task_source, checkpoint_every=checkpoint_every)
+        run_on_dask(todo, path, axis_names, work, record=record, workers=workers, scheduler=scheduler)
     bar.close()
-    return SweepSummary(spec.size, skipped, written, failures, time.perf_counter() - start)
-
-
-@dataclass(frozen=True)
-class PlannedChunk:
-    """One chunk of a dry run: what would be compiled and trained."""
-
-    group: int
-    runs: int
-    size: int
-    steps: int
-    static: str
-    bank: int
-    run_mib: float
-
-
-def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: str = "auto",
-                on_chunk=None) -> list[PlannedChunk]:
-    """A dry run: plans ``spec`` as ``run_sweep`` would for a new store and traces every distinct program
-    (no compile, no training, no store), so a sweep file's errors show in seconds. Chunks of one group with
-    the same task bank size are one program and traced once; ``on_chunk(planned)`` is called as each is done."""
-    from gpicl_phase.driver import TASK_SOURCES
-    from gpicl_phase.sweep import execute
-    from gpicl_phase.sweep.plan import run_bytes
-
-    if task_source not in TASK_SOURCES:
-        raise SweepError(f"--task-source must be one of {', '.join(TASK_SOURCES)}, got {task_source!r}")
-    chunks = plan(spec, budget_bytes=execute.device_budget(), max_pack=max_pack)
-    traced: set[tuple[int, int]] = set()
-    out = []
-    for chunk in chunks:
-        try:
-            bank = execute.check_chunk(chunk, task_source, traced)
-        except Exception as err:
-            raise SweepError(f"group {chunk.group} ({_static_text(chunk.static)}) does not trace: "
-                             f"{type(err).__name__}: {err}") from err
-        planned = PlannedChunk(chunk.group, len(chunk.configs), chunk.size, chunk.steps,
-                               _static_text(chunk.static), bank, run_bytes(chunk.static) / 2**20)
-        out.append(planned)
-        if on_chunk is not None:
-            on_chunk(planned)
-    return out
-
-
-def _static_text(static) -> str:
-    """The shape-deciding fields of a group, for people."""
-    return (f"{static.model} d_model={static.d_model} layers={static.num_layers} batch={static.batch_size} "
-            f"T={static.seq_len} input={static.input_dim}")
-
-
-class _progress_bar:
-    """A tqdm bar over training steps (so its rate is steps per second) that also shows cells done/total."""
-
-    def __init__(self, todo, total_cells: int, skipped: int, enabled: bool):
-        from tqdm.auto import tqdm
-
-        self.total_cells, self.done_cells = total_cells, skipped
-        steps = sum(c.size * c.steps for c, _ in todo)
-        self.bar = tqdm(total=steps, unit="step", unit_scale=True, disable=not enabled or not todo,
-                        dynamic_ncols=True, file=sys.stderr)
-        self.eval_every, self._runs = 1, 1
-        self._chunk_steps = self._chunk_total = 0
-        self._describe()
-
-    def _describe(self):
-        self.bar.set_description(f"cells {self.done_cells}/{self.total_cells}")
-
-    def start_chunk(self, chunk: Chunk) -> None:
-        self.eval_every, self._chunk_steps, self._chunk_total = chunk.static.eval_every, 0, chunk.size * chunk.steps
-        self._runs = chunk.size
-
-    def on_chunk(self, c) -> None:
-        # Called between the chunk programs once per meta-test interval; one call stands for every packed run.
-        n = min(self.eval_every * self._runs, self._chunk_total - self._chunk_steps)
-        self._chunk_steps += n
-        self.bar.update(n)
-
-    def chunk_done(self, chunk: Chunk) -> None:
-        # Tops up steps the listener did not see (Dask workers run in other processes).
-        self.bar.update(max(chunk.size * chunk.steps - self._chunk_steps, 0))
-        self._chunk_steps = 0
-        self.done_cells += len(chunk.indices)
-        self._describe()
-
-    def close(self) -> None:
-        self.bar.close()
-
+    return SweepSummary(cells, skipped, written, failures, time.perf_counter() - start, run_steps[0])

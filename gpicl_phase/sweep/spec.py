@@ -11,6 +11,14 @@ A sweep file::
     [axes.arch]                 # a preset axis: labels bundling several fields
     transformer = { model = "transformer" }
     lstm = { model = "lstm", d_model = 64 }
+    [adaptive]                  # optional: runs stop once their phase is decided (rules.StopRules)
+    max_steps = 4000            # ... and go on past base.steps, up to this, while undecided
+    patience = 3
+    [refine]                    # optional: after the grid, add cells where the phase changes
+    axes = ["num_tasks"]        # numeric axes to refine, at log2 midpoints
+    resolution = 0.5            # until every boundary is bracketed this finely (octaves)
+    [thresholds]                # optional: the phase rules the stop rules and refinement use
+    improvement = 0.1
     [smoke]                     # what --smoke changes, to run in seconds
     base = { steps = 20 }
     axes = { num_tasks = [1, 16] }
@@ -20,6 +28,7 @@ Nothing is written anywhere until the whole file, and every cell of its grid, ha
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -29,8 +38,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from gpicl_phase.config import FIELD_NAMES, ConfigError, RunConfig, coerce, fields
+from gpicl_phase.rules import StopRules, Thresholds
 
-TOP_KEYS = ("name", "description", "base", "axes", "smoke")
+TOP_KEYS = ("name", "description", "base", "axes", "adaptive", "refine", "thresholds", "smoke")
 RANGE = re.compile(r"^\s*2\^(-?\d+)\s*\.\.\s*2\^(-?\d+)\s*(?::\s*(\d+))?\s*$")
 
 
@@ -58,8 +68,49 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Refine:
+    """Where a sweep refines itself: numeric ``axes``, bisected in log2 until boundaries are bracketed to
+    ``resolution`` octaves, in at most ``max_rounds`` rounds; ``between``: the learned phases whose boundaries
+    count (empty: all four)."""
+
+    axes: tuple[str, ...] = ("num_tasks",)
+    resolution: float = 0.5
+    max_rounds: int = 8
+    between: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        """Validate once, at the edge."""
+        if isinstance(self.axes, str):
+            object.__setattr__(self, "axes", (self.axes,))
+        if not self.axes or not all(isinstance(a, str) and a for a in self.axes):
+            raise ValueError(f"axes must be a non-empty list of axis names, got {self.axes!r}")
+        object.__setattr__(self, "axes", tuple(self.axes))
+        r = self.resolution
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r <= 16:
+            raise ValueError(f"resolution must be octaves in (0, 16], got {r!r}")
+        m = self.max_rounds
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"max_rounds must be an integer >= 1, got {m!r}")
+        from gpicl_phase.rules import LEARNED
+
+        object.__setattr__(self, "between", tuple(self.between))
+        bad = [b for b in self.between if b not in LEARNED]
+        if bad:
+            raise ValueError(f"between: {bad} are not learned phases ({', '.join(LEARNED)})")
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return {"axes": list(self.axes), "resolution": float(self.resolution), "max_rounds": self.max_rounds,
+                "between": list(self.between)}
+
+
+@dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: base config, axes in dim order, and where it came from."""
+    """A validated sweep: base config, axes in dim order, how its runs stop and refine, where it came from.
+
+    ``rules``: stop rules of adaptive runs (None: every run trains ``steps``); ``refine``: None, or where to
+    add cells after the grid; ``thresholds``: the phase rules both use.
+    """
 
     name: str
     base: RunConfig
@@ -67,6 +118,9 @@ class SweepSpec:
     description: str = ""
     source: str = ""
     smoke: bool = False
+    rules: StopRules | None = None
+    refine: Refine | None = None
+    thresholds: Thresholds = Thresholds()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -94,12 +148,23 @@ class SweepSpec:
             yield index, self.config_at(index)
 
     def to_json(self) -> str:
-        """Canonical JSON of everything that determines the results (not the file's path or comments)."""
-        return json.dumps({
+        """Canonical JSON of everything that determines the results (not the file's path or comments).
+
+        The adaptive, refine and thresholds entries appear only when set, so a spec without them reads as
+        stores made before they existed recorded it.
+        """
+        out = {
             "name": self.name, "smoke": self.smoke, "base": json.loads(self.base.to_json()),
             "axes": [{"name": a.name, "values": list(a.values),
                       "presets": None if a.presets is None else [dict(p) for p in a.presets]}
-                     for a in self.axes]}, sort_keys=True)
+                     for a in self.axes]}
+        if self.rules is not None:
+            out["adaptive"] = json.loads(self.rules.to_json())
+        if self.refine is not None:
+            out["refine"] = self.refine.to_dict()
+        if self.thresholds != Thresholds():
+            out["thresholds"] = json.loads(self.thresholds.to_json())
+        return json.dumps(out, sort_keys=True)
 
 
 def parse_range(text: str) -> list[int]:
@@ -136,6 +201,11 @@ def from_dict(raw: dict[str, Any], *, source: str = "<dict>", smoke: bool = Fals
         raise fail(sorted(unknown)[0], f"unknown top-level key; allowed: {', '.join(TOP_KEYS)}")
     base_raw = dict(_table(raw, "base", fail))
     axes_raw = dict(_table(raw, "axes", fail))
+    adaptive_raw = dict(_table(raw, "adaptive", fail))
+    if "max_steps" in adaptive_raw:  # a convenience: the maximum budget is a run config field
+        if "max_steps" in base_raw:
+            raise fail("adaptive.max_steps", "is also set in [base]; set it in one place")
+        base_raw["max_steps"] = adaptive_raw.pop("max_steps")
     if smoke:
         sm = _table(raw, "smoke", fail)
         if not sm:
@@ -165,14 +235,47 @@ def from_dict(raw: dict[str, Any], *, source: str = "<dict>", smoke: bool = Fals
             if f in owner:
                 raise fail(f"axes.{a.name}", f"sets {f!r}, which axis {owner[f]!r} already sets")
             owner[f] = a.name
+    rules = _rules(adaptive_raw, "adaptive" in raw, fail)
+    thresholds = _dataclass_table(Thresholds, _table(raw, "thresholds", fail), "thresholds", fail)
+    refine = _dataclass_table(Refine, _table(raw, "refine", fail), "refine", fail) if "refine" in raw else None
+    if refine is not None:
+        for a in refine.axes:
+            axis = next((x for x in axes if x.name == a), None)
+            if axis is None or axis.presets is not None or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in axis.values):
+                raise fail("refine.axes", f"{a!r} is not a numeric axis of the sweep with positive values "
+                                          f"(axes: {', '.join(x.name for x in axes)})")
     name = raw.get("name", Path(source).stem)
     if not isinstance(name, str) or not name:
         raise fail("name", f"expected a non-empty string, got {name!r}")
     spec = SweepSpec(name=name, base=base, axes=axes, description=str(raw.get("description", "")),
-                     source=source, smoke=smoke)
-    for _ in _checked_cells(spec, fail):
-        pass
+                     source=source, smoke=smoke, rules=rules, refine=refine, thresholds=thresholds)
+    extended = False
+    for _, cfg in _checked_cells(spec, fail):
+        extended = extended or cfg.max_steps > cfg.steps
+    if extended and spec.rules is None:  # a maximum budget needs stop rules: the defaults
+        spec = dataclasses.replace(spec, rules=StopRules())
     return spec
+
+
+def _rules(table: dict, present: bool, fail) -> StopRules | None:
+    """The [adaptive] table as StopRules (None when the file has none)."""
+    if not present:
+        return None
+    return _dataclass_table(StopRules, table, "adaptive", fail)
+
+
+def _dataclass_table(cls, table: dict, key: str, fail):
+    """A frozen dataclass from a TOML table; errors name the table and the key."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise fail(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(sorted(known))}")
+    try:
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise fail(key, str(err)) from None
 
 
 def _table(raw: dict, key: str, fail) -> dict:
@@ -232,3 +335,20 @@ def _checked_cells(spec: SweepSpec, fail):
         except ConfigError as err:
             where = ", ".join(f"{a.name}={a.values[i]!r}" for a, i in zip(spec.axes, index))
             raise fail("axes", f"the cell {where} is invalid: {err}") from None
+
+
+def from_json(text: str, *, source: str = "<store>") -> SweepSpec:
+    """The spec a store recorded (``SweepSpec.to_json``), validated again."""
+    d = json.loads(text)
+    axes = {}
+    for a in d["axes"]:
+        if a.get("presets") is None:
+            axes[a["name"]] = list(a["values"])
+        else:
+            axes[a["name"]] = {label: dict(p) for label, p in zip(a["values"], a["presets"], strict=True)}
+    raw = {"name": d["name"], "base": d["base"], "axes": axes}
+    for key in ("adaptive", "refine", "thresholds"):
+        if key in d:
+            raw[key] = d[key]
+    spec = from_dict(raw, source=source)
+    return dataclasses.replace(spec, smoke=bool(d.get("smoke", False)))

@@ -1,4 +1,9 @@
-"""Every number the analysis decides with, in one frozen dataclass that travels with its results as JSON."""
+"""Every number the phase rules decide with, in one frozen dataclass that travels with its results as JSON.
+
+Accuracy thresholds are fractions of the headroom above chance, ``1 - 1/K``, so one set of numbers means the
+same at K = 3, 5 and 10: ``level(x, K) = x (1 - 1/K)`` accuracy points for an improvement, and
+``1/K + x (1 - 1/K)`` for an accuracy.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -19,12 +26,20 @@ class Thresholds:
         default=0.1, metadata={"help": "training loss within this fraction of ln K of ln K is on the plateau"}
     )
     improvement: float = field(
-        default=0.1, metadata={"help": "in-context improvement (accuracy points, last minus first) that counts"}
+        default=0.1,
+        metadata={"help": "in-context improvement (last minus first accuracy) that counts, as a fraction of the "
+                          "headroom above chance 1 - 1/K (0.1: 0.09 accuracy points at K=10, 0.08 at K=5)"},
     )
     memorization_acc: float = field(
-        default=0.5, metadata={"help": "seen-task accuracy at the first positions that counts as memorized"}
+        default=0.45,
+        metadata={"help": "seen-task 'first' accuracy that counts as memorized, as a fraction of the headroom "
+                          "above chance (0.45: accuracy 0.505 at K=10, 0.56 at K=5, 0.63 at K=3)"},
     )
-    n_first: int = field(default=5, metadata={"help": "positions averaged for 'first' accuracy (cuts noise)"})
+    n_first: int = field(
+        default=1,
+        metadata={"help": "positions averaged for 'first' accuracy (1: position 0 alone, before any labelled "
+                          "example, so fast in-context learners are not hidden)"},
+    )
     n_last: int = field(default=5, metadata={"help": "positions averaged for 'last' accuracy"})
     positions: tuple[int, ...] = field(
         default=(10, 20, 40), metadata={"help": "extra positions whose accuracy is reported (acc_at)"}
@@ -43,6 +58,10 @@ class Thresholds:
 
     def __post_init__(self):
         """Validate once, at the edge."""
+        for name in ("improvement", "memorization_acc"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1) (a fraction of the headroom above chance), "
+                                 f"got {getattr(self, name)}")
         if not 0 < self.plateau_band < 1:
             raise ValueError(f"plateau_band must be in (0, 1), got {self.plateau_band}")
         if not 0 < self.ci_level < 1:
@@ -54,6 +73,15 @@ class Thresholds:
         if any(p < 0 for p in self.positions):
             raise ValueError(f"positions must be >= 0, got {self.positions}")
         object.__setattr__(self, "positions", tuple(int(p) for p in self.positions))
+
+    def improvement_level(self, k):
+        """The improvement threshold in accuracy points for K classes (K may be an array)."""
+        return self.improvement * (1.0 - 1.0 / np.asarray(k, dtype=np.float64))
+
+    def memorization_level(self, k):
+        """The memorization threshold as an accuracy for K classes (K may be an array)."""
+        k = np.asarray(k, dtype=np.float64)
+        return 1.0 / k + self.memorization_acc * (1.0 - 1.0 / k)
 
     # --- serialization -----------------------------------------------------------------------------------
 
@@ -100,8 +128,8 @@ class Thresholds:
                 group.add_argument(flag, type=kind, default=None, help=f"{f.metadata['help']} (default {f.default})")
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Thresholds:
-        """Thresholds from parsed `add_arguments` flags: defaults < TOML file < flags."""
-        base = cls.from_toml(args.thresholds) if getattr(args, "thresholds", None) else cls()
+    def from_args(cls, args: argparse.Namespace, base: Thresholds | None = None) -> Thresholds:
+        """Thresholds from parsed `add_arguments` flags: defaults (or ``base``, e.g. a store's) < TOML file < flags."""
+        base = cls.from_toml(args.thresholds) if getattr(args, "thresholds", None) else (base or cls())
         changes = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
         return dataclasses.replace(base, **changes)

@@ -1,0 +1,213 @@
+"""Reading a store: lazily through xarray, or every run at once straight from its chunk files.
+
+A refined axis grows by appending values on disk (`store.extend`); readers see such an axis sorted in
+increasing order, so appending stays hidden from them (other axes keep the order of the sweep file). The
+engine, which addresses cells by their position on disk, asks `read_status(path, order="disk")`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from gpicl_phase import chunk_files
+from gpicl_phase.store.schema import (
+    ADDED_IN_2, FINISHED, READABLE_VERSIONS, SCHEMA_VERSION, STR, TRAILING_DIMS, VARIABLES, StoreError,
+)
+
+RETRIES = 6  # a reader racing an axis being extended sees arrays of two lengths for a moment
+
+
+def open_group(path: str | os.PathLike, *, mode: str) -> zarr.Group:
+    """Open the root group, turning every way a path can fail to be our store into a readable StoreError.
+
+    Stores of an older schema open for reading (mode "r") only.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"no results store at {p} (the path does not exist)")
+    if not p.is_dir():
+        raise StoreError(f"{p} is a file, not a results store (a store is a directory)")
+    if not (p / "zarr.json").is_file():
+        hint = " (it looks like a Zarr v2 store)" if (p / ".zgroup").exists() else ""
+        empty = " (an empty directory)" if not any(p.iterdir()) else ""
+        raise StoreError(f"{p} is not a Zarr v3 results store: no zarr.json{hint}{empty}")
+    try:
+        group = zarr.open_group(p, mode=mode, zarr_format=3)
+    except Exception as err:  # zarr raises several unrelated types for unreadable metadata
+        raise StoreError(f"{p} is not a readable Zarr v3 group: {err}") from err
+    version = group.attrs.get("schema_version")
+    if version is None:
+        raise StoreError(f"{p} is a Zarr store but not a gpicl-phase results store (no schema_version attribute)")
+    if version not in READABLE_VERSIONS:
+        age = "an older" if isinstance(version, int) and version < SCHEMA_VERSION else "a newer"
+        fix = "re-run the sweep with this version" if age == "an older" else "upgrade gpicl-phase"
+        raise StoreError(f"{p} has schema_version {version}, written by {age} gpicl-phase; this one reads "
+                         f"versions {', '.join(map(str, READABLE_VERSIONS))} ({fix})")
+    if version != SCHEMA_VERSION and mode != "r":
+        raise StoreError(f"{p} was written by an older gpicl-phase (schema {version}); it can be read, analysed "
+                         "and shown, but not resumed, refined or changed: run the sweep into a new store")
+    return group
+
+
+def open_results(path: str | os.PathLike) -> xr.Dataset:
+    """Open a store lazily (metadata and coordinates only), check its schema; extended axes sorted."""
+    for attempt in range(RETRIES):
+        try:
+            return _sorted(_open(path))
+        except _Racing:
+            time.sleep(0.05 * 2**attempt)
+    return _sorted(_open(path, racing_ok=False))
+
+
+def load_results(path: str | os.PathLike, names: Sequence[str] | None = None) -> xr.Dataset:
+    """`open_results(path).load()`, but reading each cell's chunk files directly: ~0.5 s for 10,000 runs, not ~20 s.
+
+    ``names`` restricts the result to those variables (a figure needs 3 of the 10; each costs ~0.1 s per
+    10,000 runs).
+    """
+    names = list(VARIABLES) if names is None else list(names)
+    unknown = [n for n in names if n not in VARIABLES]
+    if unknown:
+        raise StoreError(f"unknown variable(s) {', '.join(unknown)}; a store holds {', '.join(VARIABLES)}")
+    for attempt in range(RETRIES + 1):
+        try:
+            ds = _open(path, racing_ok=attempt < RETRIES)
+            group = open_group(path, mode="r")
+            loaded = {}
+            for name in names:
+                if name not in group:  # derived for an older schema by _open
+                    loaded[name] = ds[name]
+                    continue
+                values = _read_raw(path, group, name)
+                if values is not None and values.shape != ds[name].shape:
+                    raise _Racing
+                loaded[name] = ds[name].copy(data=values) if values is not None else ds[name].load()
+            return _sorted(ds[names].assign(loaded))
+        except _Racing:
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def store_attrs(path: str | os.PathLike) -> dict:
+    """The store's attributes (schema_version, spec, base_config, ...) as a plain dict."""
+    return dict(open_group(path, mode="r").attrs)
+
+
+def read_status(path: str | os.PathLike, *, order: str = "sorted") -> np.ndarray:
+    """Status codes (int8, shaped like the axis dims); cheap enough to poll every second.
+
+    ``order="sorted"``: as `open_results` shows the axes; ``"disk"``: as cells are stored (what writers index).
+    """
+    group = open_group(path, mode="r")
+    fast = _read_raw(path, group, "status")
+    status = fast if fast is not None else np.asarray(group["status"][...])
+    if order == "disk":
+        return status
+    if order != "sorted":
+        raise ValueError(f"order must be 'sorted' or 'disk', got {order!r}")
+    extended = group.attrs.get("extended_axes", [])
+    for axis, dim in enumerate(group["status"].metadata.dimension_names):
+        perm = _order(np.asarray(group[dim][...])) if dim in extended else None
+        if perm is not None:
+            status = np.take(status, perm, axis=axis)
+    return status
+
+
+class _Racing(Exception):
+    """Arrays of two lengths along one axis: a writer is extending it; read again."""
+
+
+def _open(path, racing_ok: bool = True) -> xr.Dataset:
+    group = open_group(path, mode="r")
+    try:
+        ds = xr.open_zarr(group.store, chunks=None, consolidated=False, zarr_format=3)
+    except ValueError as err:
+        if racing_ok and "conflicting sizes" in str(err):
+            raise _Racing from err
+        raise StoreError(f"{path}: {err}") from err
+    required = [n for n in (*VARIABLES, *TRAILING_DIMS) if n not in ADDED_IN_2 or group.attrs["schema_version"] >= 2]
+    missing = [name for name in required if name not in ds.variables]
+    if missing:
+        raise StoreError(f"{path} lacks the variable(s) {', '.join(missing)}; it is not a complete results store")
+    if group.attrs["schema_version"] < 2:
+        ds = ds.assign(_derived(ds, dict(group.attrs)))
+    # String coordinates are small: hand them out as plain numpy unicode, like a Dataset built in memory.
+    ds = ds[list(VARIABLES)]  # the schema's order, not the file system's
+    fixed = {n: (c.dims, np.array(c.values.tolist(), dtype=str)) for n, c in ds.coords.items() if c.dtype == STR}
+    return ds.assign_coords(fixed) if fixed else ds
+
+
+def _derived(ds: xr.Dataset, attrs: dict) -> dict:
+    """Schema 1 stores trained every run for its `steps`: the variables schema 2 records, derived from that."""
+    status = ds["status"].load()
+    finished = status.isin(list(FINISHED))
+    base = json.loads(attrs.get("base_config", "{}"))
+    steps = xr.zeros_like(status, dtype=np.int64) + int(base.get("steps", 0))
+    for name in ("steps", "cfg_steps"):
+        if name in ds.coords and set(ds[name].dims) <= set(status.dims):
+            steps = xr.zeros_like(status, dtype=np.int64) + ds[name].astype(np.int64)
+    return {
+        "steps_trained": steps.where(finished, -1).astype(np.int64),
+        "max_steps": steps.astype(np.int64),
+        "stop_reason": xr.where(finished, 1, 0).astype(np.int8),
+        "round": xr.zeros_like(status, dtype=np.int16),
+    }
+
+
+def _order(values: np.ndarray) -> np.ndarray | None:
+    """The permutation that sorts a numeric axis, or None when it is already increasing (or not numeric)."""
+    if values.dtype.kind not in "iuf" or values.size < 2 or np.all(np.diff(values) > 0):
+        return None
+    return np.argsort(values, kind="stable")
+
+
+def _sorted(ds: xr.Dataset) -> xr.Dataset:
+    extended = ds.attrs.get("extended_axes", [])
+    perms = {d: p for d in extended if d in ds.dims and (p := _order(ds[d].values)) is not None}
+    return ds.isel(perms) if perms else ds
+
+
+def _read_raw(path: str | os.PathLike, group: zarr.Group, name: str) -> np.ndarray | None:
+    """Read a whole variable straight from its chunk files, or None when its layout is not the one we write.
+
+    Zarr spends ~0.1-0.3 ms per chunk (seconds per variable for 10,000 runs). Our chunks are whole cells
+    stored uncompressed (raw little-endian bytes, or Zarr's vlen-utf8 framing for strings), a missing file
+    is the fill value, and Zarr's atomic renames mean a file is never half written; so one `open` per cell
+    suffices. Any surprise in the metadata falls back to Zarr.
+    """
+    array = group[name]
+    meta = array.metadata
+    n_axes = len(array.shape) - len(VARIABLES[name][0])
+    trailing = array.shape[n_axes:]
+    codecs = [c.to_dict() for c in meta.codecs]
+    native = meta.data_type.to_native_dtype()
+    raw = native.kind in "biuf" and [c["name"] for c in codecs] == ["bytes"]
+    raw = raw and (native.itemsize == 1 or codecs[0].get("configuration", {}).get("endian") == "little")
+    text = name == "message" and [c["name"] for c in codecs] == ["vlen-utf8"]
+    layout_ok = (
+        tuple(array.chunks) == (1,) * n_axes + trailing
+        and meta.chunk_key_encoding.to_dict() == {"name": "default", "configuration": {"separator": "/"}}
+        and (Path(path) / name).is_dir()
+    )
+    if not (raw or text) or not layout_ok:
+        return None
+    out = np.full(array.shape, meta.fill_value, dtype=STR if text else native.newbyteorder("<"))
+    size = int(np.prod(trailing)) * native.itemsize if raw else 0
+    base = os.path.join(os.fspath(path), name, "c")
+    tail = "/0" * len(trailing)
+    for cell, data in chunk_files.cell_files(base, array.shape[:n_axes], tail):
+        if raw and len(data) == size:
+            out[cell] = np.frombuffer(data, dtype=out.dtype).reshape(trailing)
+        elif text and len(data) >= 8 and data[:4] == b"\x01\x00\x00\x00":
+            out[cell] = data[8 : 8 + int.from_bytes(data[4:8], "little")].decode("utf-8")
+        else:
+            return None
+    return out.astype(native) if raw else out
