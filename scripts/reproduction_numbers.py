@@ -27,10 +27,12 @@ def per_cell_table(ds, m, phase, streams=("seen", "unseen", "unseen:random")) ->
     pl = plateaus(ds)
     dims = list(ds.status.dims)
     head = "| " + " | ".join(dims) + " | phase | " + " | ".join(
-        f"{s} first / last" for s in streams) + " | final loss | plateau steps |"
-    lines = [head, "|" + "---|" * (len(dims) + len(streams) + 3)]
+        f"{s} first / last" for s in streams) + " | final loss | plateau steps | steps trained (stop) |"
+    lines = [head, "|" + "---|" * (len(dims) + len(streams) + 4)]
     for idx in np.ndindex(*ds.status.shape):
         sel = dict(zip(dims, idx))
+        if int(ds.status.values[idx]) == store.STATUS["skipped"]:
+            continue  # a cell refinement did not sample
         cells = [str(ds[d].values[i]) for d, i in sel.items()]
         r = m.isel(sel)
         accs = [f"{_fmt(float(r.acc_first.sel(stream=s)))} / {_fmt(float(r.acc_last.sel(stream=s)))}"
@@ -38,8 +40,43 @@ def per_cell_table(ds, m, phase, streams=("seen", "unseen", "unseen:random")) ->
         p = pl.isel(sel)
         plat = f"{int(p.plateau_steps)}{'+ (never left)' if bool(p.censored) else ''}" \
             if np.isfinite(float(p.plateau_steps)) else "nan"
+        stop = f"{int(r.steps_trained)} ({store.STOP_REASONS[int(r.stop_reason)] or '-'})"
         lines.append("| " + " | ".join(cells + [str(phase.values[idx])] + accs +
-                                       [_fmt(float(r.final_loss)), plat]) + " |")
+                                       [_fmt(float(r.final_loss)), plat, stop]) + " |")
+    return lines
+
+
+def transition_lines(ds, m, th) -> list[str]:
+    """Per model size: every sampled task count with the cell's phase and seed-mean accuracies (Fig. 2's
+    read-out: does seen accuracy dip before the jump?), then the located boundaries."""
+    from gpicl_phase.analysis import aggregate_seeds, classify_cells, transition_boundaries
+    from gpicl_phase.refine import brackets
+
+    if not {"d_model", "num_tasks"} <= set(ds.status.dims):
+        return []
+    cells = classify_cells(m, th)
+    agg = aggregate_seeds(m, th)
+    b = transition_boundaries(m, th)
+    lines = ["| d_model | log2 num_tasks | phase (agreeing seeds) | seen first | seen last | unseen first | "
+             "unseen last | random last |", "|---|---|---|---|---|---|---|---|"]
+    for d in ds.d_model.values:
+        for n in np.sort(ds.num_tasks.values):
+            c = cells.sel(d_model=d, num_tasks=n)
+            if str(c.phase.values) == "unsampled":
+                continue
+            a = agg.sel(d_model=d, num_tasks=n)
+            acc = lambda name, st: _fmt(float(a[f"{name}_mean"].sel(stream=st)))  # noqa: E731
+            agree = int(round(float(c.agreement) * int(c.n_usable))) if np.isfinite(float(c.agreement)) else 0
+            lines.append(f"| {d} | {np.log2(n):.2f} | {c.phase.values} ({agree}/{int(c.n_usable)}) | "
+                         f"{acc('acc_first', 'seen')} | {acc('acc_last', 'seen')} | {acc('acc_first', 'unseen')} | "
+                         f"{acc('acc_last', 'unseen')} | {acc('acc_last', 'unseen:random')} |")
+    lines += ["", "Boundaries (neighbouring sampled cells whose phases differ; log2 num_tasks):", ""]
+    for br in brackets(cells["phase"], "num_tasks"):
+        lines.append(f"- d_model={br.series['d_model']}: {br.phases[0]} at {np.log2(br.low):.2f} | "
+                     f"{br.phases[1]} at {np.log2(br.high):.2f} ({br.octaves:.2f} octaves)")
+    lines += ["", "Unseen-task improvement crossing its threshold (interpolated, seed-mean curve), log2 num_tasks:", ""]
+    for d in ds.d_model.values:
+        lines.append(f"- d_model={d}: {_fmt(float(b.boundary_log2_of_mean.sel(d_model=d)))}")
     return lines
 
 
@@ -89,8 +126,13 @@ def main(paths: list[str]) -> int:
               f"{ds.attrs.get('device')}, jax {ds.attrs.get('jax_version')}; summed run wall time "
               f"{total:.0f} s.\n")
         print("```\n" + summary_text(ds, th) + "\n```\n")
-        print("Per run (accuracy averaged over the first / last 5 positions, last eval step):\n")
+        print(f"Per run (accuracy at the first {th.n_first} / last {th.n_last} positions, at each run's last "
+              "meta-test):\n")
         print("\n".join(per_cell_table(ds, m, phase)) + "\n")
+        transition = transition_lines(ds, m, th)
+        if transition:
+            print("Cells along the task axis (seed means; the CPU counterpart of Fig. 2):\n")
+            print("\n".join(transition) + "\n")
         for x in ("batch_size", "adam_eps"):
             if x in ds.status.dims:
                 fit = plateau_power_law(ds, th, x=x)

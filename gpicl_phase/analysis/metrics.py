@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from gpicl_phase.rules import Thresholds
+from gpicl_phase.rules import Thresholds, on_plateau
 from gpicl_phase.store import STATUS
 
 METRICS_KIND = "run_metrics"
@@ -60,7 +60,8 @@ def run_metrics(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
     is one test example, so a single position is noisy); `improvement` = acc_last - acc_first; `auc`: area
     under the accuracy-vs-position curve (trapezoid) divided by its length, in [0, 1]; `acc_at`: accuracy at
     `th.positions` (those inside the sequence); `final_loss`: the last finite training loss up to `read_step`;
-    `budget_used`: `read_step` reached the run's maximum budget (`max_steps`).
+    `budget_used`: `read_step` reached the run's maximum budget (`max_steps`); `plateau_settled`: the run left
+    the plateau, or stayed on it through its maximum budget (so its plateau is a result, not a cut).
     Passing a Dataset that is already `run_metrics` output returns it unchanged.
     """
     if ds.attrs.get("kind") == METRICS_KIND:
@@ -107,6 +108,7 @@ def run_metrics(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
         },
     )
     out["usable"] = usable(out)
+    out["plateau_settled"] = out["budget_used"] | ~on_plateau(out["final_loss"], out["num_classes"], th)
     return out
 
 

@@ -41,7 +41,8 @@ def classify_cells(ds: xr.Dataset, th: Thresholds = Thresholds(), dim: str = "se
     agg = aggregate_seeds(m, th, dim=dim)
     k = m["num_classes"].max(dim) if dim in m["num_classes"].dims else m["num_classes"]
     k = k.transpose(*agg["n_usable"].dims).values  # K never varies with the seed
-    used = agg["budget_used_mean"].values >= 1.0  # every usable seed trained its maximum budget
+    # A cell's plateau is a result when every usable seed either left the plateau or used its whole budget on it.
+    used = agg["plateau_settled_mean"].values >= 1.0
     phase = decide(*_inputs(agg, "_mean"), k=k, budget_used=used, th=th)
 
     runs = classify(m, th)

@@ -65,6 +65,14 @@ def refine(spec: SweepSpec, path: str, settings: Refine, *, log=None, **sweep_kw
     ``settings.axes`` is bracketed to ``settings.resolution`` octaves (or ``max_rounds`` rounds exist)."""
     log = log or (lambda text: print(text, file=sys.stderr))
     check_refinable(spec, settings)
+    try:
+        with store.writer_lock(path):
+            return _refine(spec, path, settings, log, {**sweep_kwargs, "lock": False})
+    except store.StoreError as err:
+        raise SweepError(str(err)) from None
+
+
+def _refine(spec: SweepSpec, path: str, settings: Refine, log, sweep_kwargs: dict) -> RefineSummary:
     sweeps = [run_sweep(spec, path, **sweep_kwargs)]
     while True:
         done = rounds.read_rounds(store.store_attrs(path))

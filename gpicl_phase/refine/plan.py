@@ -39,9 +39,8 @@ class Bracket:
 
 
 def brackets(phase: xr.DataArray, axis: str, between: tuple[str, ...] = ()) -> list[Bracket]:
-    """Every pair of neighbouring informative cells along ``axis`` with different phases, series by series.
-
-    ``between``: the learned phases that count (empty: all); unresolved and unclassified cells always do.
+    """Every pair of neighbouring sampled cells along ``axis`` with different phases that both count, series by
+    series. ``between``: the learned phases that count (empty: all); unresolved and unclassified cells always do.
     """
     informative = (*(between or LEARNED), *BETWEEN)
     if axis not in phase.dims:
@@ -53,10 +52,12 @@ def brackets(phase: xr.DataArray, axis: str, between: tuple[str, ...] = ()) -> l
     for combo in itertools.product(*(range(phase.sizes[d]) for d in others)):
         sel = dict(zip(others, combo))
         line = ordered.isel(sel).values
-        keep = [i for i, p in enumerate(line) if str(p) in informative]
+        # Neighbours among the sampled cells; a cell without a phase the refinement reads (a phase left out by
+        # `between`, a crash) separates its neighbours rather than being stepped over.
+        sampled = [i for i, p in enumerate(line) if str(p) != "unsampled"]
         series = {d: ordered[d].values[i].item() for d, i in sel.items()}
-        for i, j in zip(keep, keep[1:]):
-            if line[i] != line[j]:
+        for i, j in zip(sampled, sampled[1:]):
+            if line[i] != line[j] and str(line[i]) in informative and str(line[j]) in informative:
                 out.append(Bracket(series, float(values[i]), float(values[j]), (str(line[i]), str(line[j]))))
     return out
 

@@ -5,10 +5,12 @@ stored number, is the same in a packed, resumed or distributed sweep. The rules 
 runs") read the phase with the analysis rules (`rules.phases.decide`) at every meta-test:
 
 - **settled** (stop early): the run has shown the same learned phase (memorizing, identifying or
-  generalizing) at the last `patience` meta-tests, its seen- and unseen-task final accuracies moved less than
-  `acc_tol` of the headroom above chance over them, and its training loss fell by less than `loss_tol` ln K
-  over the same stretch: converged (in units of the plateau's height, so near-zero losses of memorizers
-  count as converged, and the rule means the same at every K).
+  generalizing) at the last `patience` meta-tests, and its seen- and unseen-task final accuracies moved less
+  than `acc_tol` of the headroom above chance over them. A memorizing or identifying run must also have
+  converged: its training loss fell by less than `loss_tol` ln K over the same stretch (in units of the
+  plateau's height, so near-zero losses of memorizers count as converged, and the rule means the same at
+  every K); while it still falls, more training may turn memorization into generalization. A generalizing
+  run needs only its stable accuracies: its loss keeps falling slowly long after the phase is plain.
 - **budget**: it reached its maximum budget (`max_steps`, or `steps` for a run that is not adaptive).
 - **stalled** (only with `stall_steps > 0`): past the base budget `steps`, it has sat on the loss plateau for
   `stall_steps` steps with neither the loss (`loss_tol` ln K) nor the gradient norm (`grad_tol`, relative)
@@ -137,7 +139,7 @@ def decide_stops(h: History, facts: RunFacts, rules: StopRules, th: Thresholds) 
     reasons[(reasons == 0) & (step >= facts.max_steps)] = REASON["budget"]
     phase = phases_over_time(h, facts, th)
     p = rules.patience
-    if E - 1 >= p + 1 and step >= rules.min_steps:
+    if E - 1 >= p and step >= rules.min_steps:
         recent = phase[:, -p:]
         same = (recent == recent[:, -1:]).all(axis=1) & np.isin(recent[:, -1], SETTLED_PHASES)
         streams = list(facts.streams)
@@ -145,7 +147,8 @@ def decide_stops(h: History, facts: RunFacts, rules: StopRules, th: Thresholds) 
         head = 1.0 - 1.0 / facts.num_classes
         steady = (np.ptp(last, axis=1) <= rules.acc_tol * head).all(axis=1)
         ln_k = np.log(facts.num_classes)
-        converged = (loss[:, -p - 1] - loss[:, -1]) <= rules.loss_tol * ln_k
+        fell = loss[:, -p - 1] - loss[:, -1] if E - 1 >= p + 1 else np.full(R, np.inf)
+        converged = (fell <= rules.loss_tol * ln_k) | (recent[:, -1] == "generalizing")
         reasons[(reasons == 0) & same & steady & converged] = REASON["settled"]
     if rules.stall_steps > 0:
         n = rules.stall_steps // facts.eval_every

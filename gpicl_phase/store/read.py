@@ -19,7 +19,8 @@ import zarr
 
 from gpicl_phase import chunk_files
 from gpicl_phase.store.schema import (
-    ADDED_IN_2, FINISHED, READABLE_VERSIONS, SCHEMA_VERSION, STR, TRAILING_DIMS, VARIABLES, StoreError,
+    ADDED_IN_2, FINISHED, MESSAGE_CHARS, READABLE_VERSIONS, SCHEMA_VERSION, STR, TRAILING_DIMS, VARIABLES,
+    StoreError,
 )
 
 RETRIES = 6  # a reader racing an axis being extended sees arrays of two lengths for a moment
@@ -119,6 +120,18 @@ def read_status(path: str | os.PathLike, *, order: str = "sorted") -> np.ndarray
         if perm is not None:
             status = np.take(status, perm, axis=axis)
     return status
+
+
+def bytes_per_run(path: str | os.PathLike) -> int:
+    """Bytes one run's chunks take on disk (messages counted at their cap)."""
+    group = open_group(path, mode="r")
+    total = 0
+    for name in VARIABLES:
+        if name in group:
+            array = group[name]
+            size = int(np.prod(array.chunks))
+            total += size * (MESSAGE_CHARS + 8 if name == "message" else array.dtype.itemsize)
+    return total
 
 
 class _Racing(Exception):

@@ -7,6 +7,7 @@ chunk comes in one ``Work`` value, fixed by the spec and the store (never by the
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
@@ -155,15 +156,42 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], work: 
         resumed=resumed)
     try:
         out = train_chunk(chunk, work, on_chunk, checkpoints)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:  # the disk, not the runs: stop the sweep, nothing written is torn
+            raise store_full(store_path, err) from None
+        raise
     except Exception as err:  # one failing program must not take the sweep down: record it and go on
         msg = f"{type(err).__name__}: {err}"
         store.set_status(store_path, where, "failed", msg)
         tb = traceback.format_exc(limit=3)
         return ChunkResult(chunk.group, {"failed": len(cells)}, time.perf_counter() - start, msg + "\n" + tb)
     wall = time.perf_counter() - start
+    try:
+        written = _write(chunk, cells, where, out, store_path, work, wall)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise store_full(store_path, err) from None
+        raise
+    checkpoints_io.drop(store_path, name)
+    return ChunkResult(chunk.group, written, wall, run_steps=int(out.steps_trained.sum()))
+
+
+def store_full(path: str, err: OSError) -> store.StoreError:
+    """The one message a full disk gives: what failed, what is needed, and that resuming is safe."""
+    try:
+        need = f"about {store.bytes_per_run(path) / 1024:.0f} KiB per run"
+    except store.StoreError:
+        need = "a few KiB per run"
+    return store.StoreError(
+        f"the disk holding {path} is full ({err.strerror}): the store needs {need}, and checkpoints of packs in "
+        "training more. Runs already written are complete; free some space and run the same command again to "
+        "resume exactly where it stopped.")
+
+
+def _write(chunk, cells, where, out, store_path, work, wall) -> dict:
+    m = out.metrics
     written = {"done": 0, "diverged": 0}
     pos = {idx: k for k, idx in enumerate(chunk.indices)}
-    m = out.metrics
     for (idx, cfg), index in zip(cells, where):
         k = pos[idx]
         params, state = _sizes(cfg.static_part())
@@ -176,5 +204,4 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], work: 
             steps_trained=int(out.steps_trained[k]), max_steps=cfg.budget if work.rules else cfg.steps,
             stop_reason=int(out.stop_reason[k]), status=status, diverged_step=div,
             message=f"non-finite loss or gradient at step {div}" if div >= 0 else "")
-    checkpoints_io.drop(store_path, name)
-    return ChunkResult(chunk.group, written, wall, run_steps=int(out.steps_trained.sum()))
+    return written

@@ -9,6 +9,7 @@ uninterrupted local one would.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -177,18 +178,29 @@ def sweep_plan(spec: SweepSpec, path: str, pack: dict) -> tuple[SweepSpec, list[
 
 def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: int | None = None,
               workers: int | None = None, scheduler: str | None = None, progress: bool = True,
-              task_source: str = "auto", checkpoint_every: float = 300.0) -> SweepSummary:
+              task_source: str = "auto", checkpoint_every: float = 300.0, lock: bool = True) -> SweepSummary:
     """Runs every unfinished cell of ``spec`` (and of the store's refinement rounds) into the store at ``path``.
 
     ``task_source`` (auto, bank, fresh) picks how training tasks are made; every choice gives the same
     batches (``driver.bank_size``). Packs in training are checkpointed into the store every
-    ``checkpoint_every`` seconds (``inf``: never), so a killed sweep resumes mid-run.
+    ``checkpoint_every`` seconds (``inf``: never), so a killed sweep resumes mid-run. The store's writer lock
+    is held throughout (``lock=False``: the caller holds it, as a refinement does across its sweeps).
     """
-    from gpicl_phase.sweep import execute
-
     check_arguments(spec, task_source=task_source, max_pack=max_pack, workers=workers, executor=executor,
                     checkpoint_every=checkpoint_every)
     path = os.fspath(path)
+    try:
+        with store.writer_lock(path) if lock else contextlib.nullcontext():
+            return _run(spec, path, executor=executor, max_pack=max_pack, workers=workers, scheduler=scheduler,
+                        progress=progress, task_source=task_source, checkpoint_every=checkpoint_every)
+    except store.StoreError as err:
+        raise SweepError(str(err)) from None
+
+
+def _run(spec: SweepSpec, path: str, *, executor, max_pack, workers, scheduler, progress, task_source,
+         checkpoint_every) -> SweepSummary:
+    from gpicl_phase.sweep import execute
+
     start = time.perf_counter()
     pack = open_or_create(spec, path, max_pack=max_pack)
     full, chunks = sweep_plan(spec, path, pack)
