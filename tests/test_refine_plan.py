@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gpicl_phase.analysis import classify_cells
-from gpicl_phase.refine import brackets, midpoint, next_round
+from gpicl_phase.refine import Bracket, brackets, located, midpoint, next_round
 from gpicl_phase.store import STATUS
 from gpicl_phase.testing import synthetic_store
 
@@ -49,7 +49,8 @@ def refine_synthetic(resolution: float, max_rounds: int = 12):
 def test_planted_boundaries_are_located_to_the_resolution(resolution):
     sampled, phase, rounds = refine_synthetic(resolution)
     found = brackets(phase, "num_tasks")
-    assert found and all(b.octaves <= resolution + 1e-9 for b in found)
+    assert found and all(located(b, resolution, integer=True) for b in found)
+    assert all(b.octaves <= resolution + 0.1 for b in found), "rounding widens a bracket by little"
     for d in D_MODELS:
         mine = [b for b in found if b.series["d_model"] == d and "generalizing" in b.phases]
         assert len(mine) == 1, f"one generalization boundary for d_model={d}"
@@ -82,3 +83,12 @@ def test_midpoints_are_log2_midpoints_strictly_inside():
     assert midpoint(16, 32, True) == 23
     assert midpoint(1, 2, True) is None  # no integer strictly between after rounding 1.41
     assert midpoint(1e-4, 1e-2, False) == pytest.approx(1e-3)
+
+
+def test_located_allows_the_rounding_of_integer_midpoints_only():
+    at = lambda low, high: Bracket({}, low, high, ("memorizing", "identifying"))  # noqa: E731
+    assert located(at(11, 16), 0.5, integer=True)  # 2^3.5 rounds to 11: 0.54 octaves, as narrow as it can be
+    assert located(at(1448, 2048), 0.5, integer=True)
+    assert not located(at(11, 16), 0.5, integer=False)
+    assert not located(at(8, 16), 0.5, integer=True)
+    assert not located(at(2, 4), 0.5, integer=True)  # 3 lies between: rounding does not excuse a whole octave

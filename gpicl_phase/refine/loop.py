@@ -16,7 +16,7 @@ import numpy as np
 
 from gpicl_phase import store
 from gpicl_phase.analysis import classify_cells
-from gpicl_phase.refine.plan import Bracket, brackets, next_round
+from gpicl_phase.refine.plan import Bracket, brackets, located, next_round
 from gpicl_phase.sweep import rounds
 from gpicl_phase.sweep.runner import SweepError, SweepSummary, run_sweep
 from gpicl_phase.sweep.spec import Refine, SweepSpec, from_json
@@ -94,8 +94,14 @@ def _refine(spec: SweepSpec, path: str, settings: Refine, log, sweep_kwargs: dic
         if not sweeps[-1].ok:
             break
     cells = _cells(spec, path)
-    found = [b for axis in settings.axes for b in brackets(cells, axis, settings.between)]
-    still = [b for b in found if b.octaves > settings.resolution + 1e-9]
+    full = rounds.extended(spec, rounds.read_rounds(store.store_attrs(path)))
+    still, found = [], []
+    for axis in settings.axes:
+        integer = _integer(full, axis)
+        for b in brackets(cells, axis, settings.between):
+            found.append(b)
+            if not located(b, settings.resolution, integer):
+                still.append(b)
     return RefineSummary(sweeps, len(rounds.read_rounds(store.store_attrs(path))), still,
                          [b for b in found if b not in still])
 
@@ -106,11 +112,16 @@ def _cells(spec: SweepSpec, path: str):
     return classify_cells(ds, spec.thresholds, dim=seed_dim)["phase"]
 
 
+def _integer(full: SweepSpec, axis: str) -> bool:
+    """Whether ``axis`` holds integers (its midpoints are then rounded)."""
+    return all(isinstance(v, (int, np.integer)) for v in next(a.values for a in full.axes if a.name == axis))
+
+
 def _round_for(spec: SweepSpec, path: str, phase, axis: str, settings: Refine, number: int):
     recorded = rounds.read_rounds(store.store_attrs(path))
     full = rounds.extended(spec, recorded)
     axis_values = next(a.values for a in full.axes if a.name == axis)
     seeds = next((a.values for a in full.axes if a.name == "seed"), ())
-    integer = all(isinstance(v, (int, np.integer)) for v in axis_values)
+    integer = _integer(full, axis)
     return next_round(phase, axis, settings.resolution, number=number, axes=[a.name for a in full.axes],
                       seeds=tuple(seeds), integer=integer, known=tuple(axis_values), between=settings.between)

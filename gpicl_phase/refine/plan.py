@@ -62,6 +62,16 @@ def brackets(phase: xr.DataArray, axis: str, between: tuple[str, ...] = ()) -> l
     return out
 
 
+def located(b: Bracket, resolution: float, integer: bool) -> bool:
+    """Whether a bracket is as narrow as asked. On an integer axis the midpoints are rounded, so a bracket
+    may exceed ``resolution`` by the rounding of an endpoint (11..16 is 0.54 octaves, its ideal 2^3.5..2^4 is
+    0.5): that much more is allowed, or the refinement would add a round for rounding alone."""
+    slack = 0.0
+    if integer:
+        slack = max(np.log2((b.low + 0.5) / b.low), np.log2(b.high / (b.high - 0.5)))
+    return b.octaves <= resolution + slack + 1e-9
+
+
 def midpoint(low: float, high: float, integer: bool) -> float | int | None:
     """The log2 midpoint of a bracket (rounded for an integer axis); None when no value lies strictly inside."""
     mid = float(2 ** ((np.log2(low) + np.log2(high)) / 2))
@@ -84,7 +94,7 @@ def next_round(phase: xr.DataArray, axis: str, resolution: float, *, number: int
     needs: dict[tuple, set] = {}
     on_axis = set(phase[axis].values.tolist())
     for b in brackets(phase, axis, between):
-        if b.octaves <= resolution + 1e-9:
+        if located(b, resolution, integer):
             continue
         mid = midpoint(b.low, b.high, integer)
         if mid is None:
