@@ -12,6 +12,7 @@ import sys
 
 from gpicl_phase import __version__
 from gpicl_phase.config import ConfigError, RunConfig, coerce_value, fields
+from gpicl_phase.sweep.spec import DEFAULT_MAX_CELLS
 
 EPILOG = """examples:
   gpicl-phase demo                                        small sweep on the embedded digits, then the app
@@ -23,6 +24,39 @@ EPILOG = """examples:
   gpicl-phase app runs/smoke.zarr
   gpicl-phase export runs/smoke.zarr --figure all --format svg --out figures/
 """
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse names the flag in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _octaves(text: str) -> float:
+    """An argparse type: a refinement resolution, in octaves, above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected octaves (a number), got {text!r}") from None
+    if not 0 < value <= 16:
+        raise argparse.ArgumentTypeError(f"resolution must be octaves in (0, 16], got {value:g}")
+    return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port to listen on, 1..65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1..65535, got {value}")
+    return value
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -74,7 +108,7 @@ def cmd_sweep(args) -> int:
 
     try:
         overrides = dict(_key_value(kv) for kv in args.set or ())
-        spec = load(args.spec, smoke=args.smoke, overrides=overrides)
+        spec = load(args.spec, smoke=args.smoke, overrides=overrides, max_cells=args.max_cells)
         kwargs = dict(executor=args.executor, max_pack=args.max_pack, workers=args.workers,
                       scheduler=args.scheduler, progress=not args.quiet, task_source=args.task_source,
                       checkpoint_every=args.checkpoint_every)
@@ -108,8 +142,9 @@ def cmd_refine(args) -> int:
         base = spec.refine or Refine()
         settings = Refine(axes=tuple(args.axis) if args.axis else base.axes,
                           resolution=base.resolution if args.resolution is None else args.resolution,
-                          max_rounds=base.max_rounds if args.max_rounds is None else args.max_rounds)
-    except ValueError as err:  # StoreError, SpecError and bad settings
+                          max_rounds=base.max_rounds if args.max_rounds is None else args.max_rounds,
+                          between=base.between)
+    except (ValueError, SweepError) as err:  # StoreError, SpecError, a store without a spec, bad settings
         print(f"error: {err}", file=sys.stderr)
         return 2
     kwargs = dict(max_pack=args.max_pack, progress=not args.quiet, checkpoint_every=args.checkpoint_every)
@@ -160,8 +195,13 @@ def _dry_run(spec, args) -> int:
 def cmd_status(args) -> int:
     """Completion table of a store."""
     from gpicl_phase import report
+    from gpicl_phase.store import StoreError
 
-    print(report.status_text(args.store))
+    try:
+        print(report.status_text(args.store))
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -192,9 +232,22 @@ def _store_thresholds(path):
 
 def cmd_app(args) -> int:
     """Serves the Dash app."""
+    from gpicl_phase.store import StoreError, store_attrs
+
+    try:
+        for path in args.stores:
+            store_attrs(path)  # a path that is not a store is refused here, not as an error page later
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     from app.main import serve
 
-    serve(args.stores, host=args.host, port=args.port)  # warns itself when binding beyond localhost
+    try:
+        serve(args.stores, host=args.host, port=args.port)  # warns itself when binding beyond localhost
+    except OSError as err:  # the port is taken, or the host cannot be bound
+        print(f"error: cannot serve on {args.host}:{args.port}: {err.strerror or err}; try another --port",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -272,9 +325,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override a base config field (repeatable), e.g. --set steps=5000; recorded in the store")
     s.add_argument("--executor", choices=("local", "dask"), default="local", help="where chunks run")
-    s.add_argument("--workers", type=int, help="with --executor dask and no --scheduler: local worker processes")
+    s.add_argument("--workers", type=_positive_int, help="with --executor dask and no --scheduler: local worker processes")
     s.add_argument("--scheduler", help="with --executor dask: address of an existing scheduler (tcp://HOST:PORT)")
-    s.add_argument("--max-pack", type=int, help="at most this many runs per compiled program "
+    s.add_argument("--max-pack", type=_positive_int, help="at most this many runs per compiled program "
                                                 "(default: what fits in device memory)")
     s.add_argument("--task-source", choices=("auto", "bank", "fresh"), default="auto",
                    help="training tasks from a precomputed on-device bank of every task's matrices, or drawn "
@@ -283,6 +336,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
                    help="checkpoint runs in training into the store this often, so a killed sweep resumes "
                         "mid-run (default 300; 0: after every meta-test; inf: never)")
+    s.add_argument("--max-cells", type=_positive_int, default=DEFAULT_MAX_CELLS, metavar="N",
+                   help=f"refuse a grid of more than N cells, which is almost always a typo "
+                        f"(default {DEFAULT_MAX_CELLS:,})")
     s.add_argument("--no-refine", action="store_true",
                    help="run the grid only, even when the file has a [refine] table")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -297,10 +353,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("store", help="a store made by gpicl-phase sweep")
     r.add_argument("--axis", action="append", metavar="AXIS",
                    help="numeric axis to refine (repeatable; default num_tasks or the file's [refine] axes)")
-    r.add_argument("--resolution", type=float, metavar="OCTAVES",
+    r.add_argument("--resolution", type=_octaves, metavar="OCTAVES",
                    help="bracket every boundary to this many octaves (default 0.5, or the file's)")
-    r.add_argument("--max-rounds", type=int, help="at most this many rounds in all (default 8, or the file's)")
-    r.add_argument("--max-pack", type=int, help="at most this many runs per compiled program")
+    r.add_argument("--max-rounds", type=_positive_int, help="at most this many rounds in all (default 8, or the file's)")
+    r.add_argument("--max-pack", type=_positive_int, help="at most this many runs per compiled program")
     r.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
                    help="checkpoint runs in training this often (default 300)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -319,7 +375,7 @@ def parser() -> argparse.ArgumentParser:
     ap = sub.add_parser("app", help="serve the interactive phase-diagram app")
     ap.add_argument("stores", nargs="+")
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8050)
+    ap.add_argument("--port", type=_port, default=8050)
     ap.set_defaults(func=cmd_app)
 
     e = sub.add_parser("export", help="write publication figures (SVG, PDF, PNG) and the data plotted (CSV)")
@@ -345,7 +401,7 @@ def parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="the main job: a small sweep on the embedded digits, analysis, app")
     dm.add_argument("--store", default=os.path.join("runs", "demo.zarr"))
     dm.add_argument("--no-app", action="store_true", help="stop after the analysis")
-    dm.add_argument("--port", type=int, default=8050)
+    dm.add_argument("--port", type=_port, default=8050)
     dm.set_defaults(func=cmd_demo)
     return p
 

@@ -11,10 +11,7 @@ NAMES = {v: k for k, v in store.STATUS.items()}
 
 def status_text(path: str) -> str:
     """A completion summary: counts per status, a table over the last two axes, failed/diverged messages."""
-    try:
-        ds = store.open_results(path)
-    except store.StoreError as err:
-        return f"error: {err}"
+    ds = store.open_results(path)  # StoreError names the problem; the command prints it on stderr
     status = ds.status.values
     dims = list(ds.status.dims)
     counts = {name: int((status == code).sum()) for code, name in NAMES.items()}

@@ -78,6 +78,9 @@ def run_metrics(ds: xr.Dataset, th: Thresholds = Thresholds()) -> xr.Dataset:
     acc_SP = np.take_along_axis(acc_ESP, idx[..., None, None, None], axis=-3)[..., 0, :, :].astype(np.float64)
     read_step = steps[idx]
     T = acc_SP.shape[-1]
+    if max(th.n_first, th.n_last) > T:  # a window past the sequence would silently become the whole of it
+        raise ValueError(f"n_first {th.n_first} / n_last {th.n_last}: the store has {T} positions per sequence; "
+                         "choose windows that fit")
     first = acc_SP[..., : min(th.n_first, T)].mean(axis=-1)
     last = acc_SP[..., -min(th.n_last, T) :].mean(axis=-1)
     auc = np.trapezoid(acc_SP, axis=-1) / (T - 1) if T > 1 else acc_SP[..., 0]

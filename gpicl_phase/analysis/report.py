@@ -58,13 +58,23 @@ def analyze_main(paths: Sequence[str], out: str | None, thresholds: Thresholds) 
     except (StoreError, ValueError) as err:
         print(f"gpicl-phase analyze: {err}", file=sys.stderr)
         return 2
-    text = summary_text(ds, thresholds)
+    try:
+        text = summary_text(ds, thresholds)
+    except ValueError as err:  # thresholds the store cannot answer (an eval step it lacks, windows too long)
+        print(f"gpicl-phase analyze: {err}", file=sys.stderr)
+        return 2
     print(text, end="")
     if out:
         prefix = Path(out) / "runs" if out.endswith(("/", "\\")) or Path(out).is_dir() else Path(out)
-        written = write_tables(tidy_table(ds, thresholds), prefix)
-        summary = prefix.with_name(prefix.name + ".summary.txt")
-        summary.write_text(text)
+        try:
+            prefix.parent.mkdir(parents=True, exist_ok=True)
+            written = write_tables(tidy_table(ds, thresholds), prefix)
+            summary = prefix.with_name(prefix.name + ".summary.txt")
+            summary.write_text(text)
+        except OSError as err:
+            print(f"gpicl-phase analyze: --out {out}: cannot write the tables there: {err.strerror or err}"
+                  " (the summary above is complete)", file=sys.stderr)
+            return 2
         print("wrote " + ", ".join(str(p) for p in [*written, summary]))
     return 0
 

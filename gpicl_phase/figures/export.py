@@ -149,5 +149,8 @@ def export_main(paths: Sequence[str], figure: str, fmt: str, out: str, style: st
     except (ExportError, StoreProblem) as err:
         print(f"gpicl-phase export: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # --out under a regular file, a read-only or full disk
+        print(f"gpicl-phase export: --out {out}: cannot write there: {err.strerror or err}", file=sys.stderr)
+        return 2
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

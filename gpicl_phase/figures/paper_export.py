@@ -165,6 +165,9 @@ def export_paper_main(paths: Sequence[str], out: str, fmt: str = "svg", style: s
     except (ExportError, StoreProblem) as err:
         print(f"gpicl-phase export --paper: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # --out under a regular file, a read-only or full disk
+        print(f"gpicl-phase export --paper: --out {out}: cannot write there: {err.strerror or err}", file=sys.stderr)
+        return 2
     print("\n".join(lines))
     if not written:
         print("gpicl-phase export --paper: nothing could be made from these stores", file=sys.stderr)

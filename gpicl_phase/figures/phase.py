@@ -224,7 +224,11 @@ def _boundary(source: Source, sel: dict, y: str | None, facet: str, order: dict)
     b = source.boundaries
     if b is None or "boundary_log2_of_mean" not in b:
         return pd.DataFrame(columns=list(BOUNDARY_COLUMNS))
-    df = _restrict(b["boundary_log2_of_mean"].to_dataframe().reset_index(), sel["fixed"])
+    line = b["boundary_log2_of_mean"]
+    if line.ndim == 0:  # a store with no axis besides tasks and seeds: one boundary for the one row
+        df = pd.DataFrame({"boundary_log2_of_mean": [float(line)]})
+    else:
+        df = _restrict(line.to_dataframe().reset_index(), sel["fixed"])
     return pd.DataFrame({
         "facet": df[facet].map(lambda v: ax.label(facet, v)) if facet != "none" else "",
         "y": df[y].map(ax.fmt) if y else "all",

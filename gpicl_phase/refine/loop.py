@@ -18,7 +18,7 @@ from gpicl_phase import store
 from gpicl_phase.analysis import classify_cells
 from gpicl_phase.refine.plan import Bracket, brackets, located, next_round
 from gpicl_phase.sweep import rounds
-from gpicl_phase.sweep.runner import SweepError, SweepSummary, run_sweep
+from gpicl_phase.sweep.runner import SweepError, SweepSummary, check_runnable, check_store_path, run_sweep
 from gpicl_phase.sweep.spec import Refine, SweepSpec, from_json
 
 
@@ -40,9 +40,11 @@ class RefineSummary:
 def store_spec(path: str) -> SweepSpec:
     """The sweep spec a store was made from (what ``gpicl-phase refine STORE`` refines)."""
     attrs = store.store_attrs(path)
-    if "spec" not in attrs:
-        raise SweepError(f"{path} records no sweep spec (a synthetic or converted store): it cannot be refined")
-    return from_json(attrs["spec"], source=str(path))
+    try:
+        return from_json(attrs["spec"], source=str(path))
+    except (KeyError, TypeError, ValueError):  # no spec, or not a sweep's (a synthetic or converted store)
+        raise SweepError(f"{path} records no sweep spec (a synthetic or converted store): it cannot be "
+                         "refined") from None
 
 
 def check_refinable(spec: SweepSpec, settings: Refine) -> None:
@@ -65,6 +67,8 @@ def refine(spec: SweepSpec, path: str, settings: Refine, *, log=None, **sweep_kw
     ``settings.axes`` is bracketed to ``settings.resolution`` octaves (or ``max_rounds`` rounds exist)."""
     log = log or (lambda text: print(text, file=sys.stderr))
     check_refinable(spec, settings)
+    check_runnable(spec)  # before the lock file exists: a refused sweep writes nothing
+    check_store_path(path)
     try:
         with store.writer_lock(path):
             return _refine(spec, path, settings, log, {**sweep_kwargs, "lock": False})

@@ -29,13 +29,14 @@ def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: st
     the same task bank size are one program and traced once; ``on_chunk(planned)`` is called as each is done."""
     from gpicl_phase.driver import TASK_SOURCES
     from gpicl_phase.sweep import execute
-    from gpicl_phase.sweep.runner import SweepError, check_arguments
+    from gpicl_phase.sweep.runner import SweepError, check_arguments, check_runnable
 
     check_arguments(spec, task_source=task_source, max_pack=max_pack)
     if task_source not in TASK_SOURCES:
         raise SweepError(f"--task-source must be one of {', '.join(TASK_SOURCES)}, got {task_source!r}")
     work = execute.Work(budget_bytes=execute.device_budget(), task_source=task_source, rules=spec.rules,
                         thresholds=spec.thresholds)
+    check_runnable(spec, work.budget_bytes)  # whatever the real run would refuse, the dry run refuses
     chunks = plan(spec, budget_bytes=work.budget_bytes, max_pack=max_pack)
     traced: set[tuple[int, int]] = set()
     out = []

@@ -165,6 +165,43 @@ def check_arguments(spec: SweepSpec, *, task_source: str = "auto", max_pack: int
         raise SweepError(f"--workers must be at least 1, got {workers}")
 
 
+def check_store_path(path: str) -> None:
+    """Refuses, before the lock file beside it is made, a --store path that can be neither created nor resumed:
+    a regular file, or a directory that holds something other than a results store."""
+    p = Path(path)
+    if p.exists() and not (p.is_dir() and not any(p.iterdir())):
+        try:
+            store.store_attrs(p)
+        except store.StoreError as err:
+            raise SweepError(f"--store: {err}") from None
+    elif not p.exists() and not p.parent.is_dir():
+        raise SweepError(f"--store: {p.parent} is not a directory; create it first")
+
+
+def check_runnable(spec: SweepSpec, budget_bytes: int | None = None) -> None:
+    """Refuses, before a store exists, a sweep whose runs cannot fit the device or whose datasets cannot be
+    read (a missing or damaged file would otherwise leave a store full of failed cells)."""
+    from gpicl_phase import data
+    from gpicl_phase.sweep import execute
+    from gpicl_phase.sweep.dry_run import static_text
+    from gpicl_phase.sweep.plan import run_bytes
+
+    budget = execute.device_budget() if budget_bytes is None else budget_bytes
+    configs = [cfg for _, cfg in spec.cells()]
+    statics = {cfg.static_part() for cfg in configs}
+    for static in statics:
+        need = run_bytes(static)
+        if need > budget:
+            raise SweepError(f"a run of {static_text(static)} needs about {need / 2**30:.3g} GiB, more than the "
+                             f"device budget of {budget / 2**30:.3g} GiB; nothing was written")
+    wanted = {(name, c.image_size, c.channels) for c in configs for name in (c.dataset, *c.eval_datasets)}
+    for name, size, channels in sorted(wanted, key=str):
+        try:
+            data.load(name, image_size=size, channels=channels)
+        except (data.DataError, OSError, ValueError) as err:
+            raise SweepError(f"dataset {name!r} cannot be read: {err}; nothing was written") from None
+
+
 def sweep_plan(spec: SweepSpec, path: str, pack: dict) -> tuple[SweepSpec, list[Chunk]]:
     """The store's whole grid (the file's axes plus every refinement round's values) and its chunks, round
     by round; brings the store in line with its recorded rounds first (idempotent)."""
@@ -188,7 +225,9 @@ def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: 
     """
     check_arguments(spec, task_source=task_source, max_pack=max_pack, workers=workers, executor=executor,
                     checkpoint_every=checkpoint_every)
+    check_runnable(spec)
     path = os.fspath(path)
+    check_store_path(path)
     try:
         with store.writer_lock(path) if lock else contextlib.nullcontext():
             return _run(spec, path, executor=executor, max_pack=max_pack, workers=workers, scheduler=scheduler,

@@ -41,6 +41,8 @@ from gpicl_phase.config import FIELD_NAMES, ConfigError, RunConfig, coerce, fiel
 from gpicl_phase.rules import StopRules, Thresholds
 
 TOP_KEYS = ("name", "description", "base", "axes", "adaptive", "refine", "thresholds", "smoke")
+AXIS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+DEFAULT_MAX_CELLS = 100_000  # a grid larger than this is almost always a typo; --max-cells raises it
 RANGE = re.compile(r"^\s*2\^(-?\d+)\s*\.\.\s*2\^(-?\d+)\s*(?::\s*(\d+))?\s*$")
 
 
@@ -175,23 +177,33 @@ def parse_range(text: str) -> list[int]:
     lo, hi, step = int(m[1]), int(m[2]), int(m[3] or 1)
     if lo < 0 or hi < lo or step < 1:
         raise ValueError(f"log2 range {text!r} must go up from 2^0 or more with a positive step")
+    if hi > 62:
+        raise ValueError(f"log2 range {text!r} goes beyond 2^62, which no counter here can hold")
     return [2 ** k for k in range(lo, hi + 1, step)]
 
 
-def load(path: str | Path, *, smoke: bool = False, overrides: dict[str, str] | None = None) -> SweepSpec:
-    """Reads and validates a sweep file (``smoke`` applies its [smoke] table, then ``overrides`` the base)."""
+def load(path: str | Path, *, smoke: bool = False, overrides: dict[str, str] | None = None,
+         max_cells: int | None = DEFAULT_MAX_CELLS) -> SweepSpec:
+    """Reads and validates a sweep file (``smoke`` applies its [smoke] table, then ``overrides`` the base).
+    A grid of more than ``max_cells`` cells is refused before any cell is built (None: no limit)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SpecError(f"{path}: no such sweep file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a directory, not a sweep file (sweeps/*.toml)") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file; a sweep file is TOML") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot be read: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: not valid TOML: {err}") from None
-    return from_dict(raw, source=str(path), smoke=smoke, overrides=overrides)
+    return from_dict(raw, source=str(path), smoke=smoke, overrides=overrides, max_cells=max_cells)
 
 
 def from_dict(raw: dict[str, Any], *, source: str = "<dict>", smoke: bool = False,
-              overrides: dict[str, str] | None = None) -> SweepSpec:
+              overrides: dict[str, str] | None = None, max_cells: int | None = DEFAULT_MAX_CELLS) -> SweepSpec:
     """Validates a parsed sweep file; every error names ``source`` and the offending key."""
     def fail(key: str, msg: str) -> SpecError:
         return SpecError(f"{source}: {key}: {msg}")
@@ -250,6 +262,9 @@ def from_dict(raw: dict[str, Any], *, source: str = "<dict>", smoke: bool = Fals
         raise fail("name", f"expected a non-empty string, got {name!r}")
     spec = SweepSpec(name=name, base=base, axes=axes, description=str(raw.get("description", "")),
                      source=source, smoke=smoke, rules=rules, refine=refine, thresholds=thresholds)
+    if max_cells is not None and spec.size > max_cells:
+        raise fail("axes", f"the grid has {spec.size:,} cells ({' x '.join(map(str, spec.shape))}), more than "
+                           f"the limit of {max_cells:,}; shrink an axis, or raise the limit (--max-cells)")
     extended = False
     for _, cfg in _checked_cells(spec, fail):
         extended = extended or cfg.max_steps > cfg.steps
@@ -290,6 +305,13 @@ def _axis(name: str, value: Any, fail) -> Axis:
     if isinstance(value, dict):  # a preset axis
         if name in FIELD_NAMES:
             raise fail(key, "a preset axis (a table of labels) must not be named like a config field")
+        if not AXIS_NAME.match(name):
+            raise fail(key, "a preset axis name must be a letter followed by letters, digits or '_' "
+                            "(it names a dimension of the store)")
+        from gpicl_phase.store.schema import TRAILING_DIMS, VARIABLES
+
+        if name in (*TRAILING_DIMS, *VARIABLES, "checkpoints"):
+            raise fail(key, "is a name the store uses itself; choose another name for the preset axis")
         if not value:
             raise fail(key, "empty axis: give at least one label")
         labels, presets = [], []
@@ -350,5 +372,5 @@ def from_json(text: str, *, source: str = "<store>") -> SweepSpec:
     for key in ("adaptive", "refine", "thresholds"):
         if key in d:
             raw[key] = d[key]
-    spec = from_dict(raw, source=source)
+    spec = from_dict(raw, source=source, max_cells=None)  # its grid was accepted when the store was made
     return dataclasses.replace(spec, smoke=bool(d.get("smoke", False)))
