@@ -11,8 +11,10 @@ burn & b2=$!
 trap 'kill $b1 $b2 2>/dev/null' EXIT
 for i in $(seq 1 "$n"); do
   start=$(date +%s)
-  out=$(.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_sweep_dask.py tests/test_sweep.py \
-        "tests/test_adaptive.py::test_adaptive_packed_equals_one_by_one_and_stopped_runs_leave_the_pack" \
-        tests/test_driver.py 2>&1 | tail -1)
+  out=$(.venv/bin/python -m pytest -q -p no:cacheprovider \
+        tests/test_sweep_dask.py::test_dask_local_cluster_equals_local_executor \
+        tests/test_sweep.py::test_packed_sweep_equals_runs_one_by_one \
+        tests/test_adaptive.py::test_adaptive_packed_equals_one_by_one_and_stopped_runs_leave_the_pack \
+        tests/test_driver.py::test_packed_host_loop_equals_runs_one_by_one 2>&1 | tail -1)
   echo "run $i/$n ($(($(date +%s) - start)) s, load $(cut -d' ' -f1 /proc/loadavg)): $out"
 done

@@ -97,6 +97,7 @@ CASES = {
     "--store missing": Case(("sweep", "ok.toml"), "--store is required"),
     "--store is a regular file": Case(S("ok", store="afile"), "is a file"),
     "--store is a directory of other things": Case(S("ok", store="notastore"), "not a Zarr v3 results store"),
+    "--store under a regular file": Case(S("ok", store="afile/new.zarr"), "under a regular file"),
     "--max-pack 0": Case(S("ok", "--max-pack", "0"), "--max-pack"),
     "--max-pack -3": Case(S("ok", "--max-pack", "-3"), "--max-pack"),
     "--workers 0": Case(S("ok", "--executor", "dask", "--workers", "0"), "--workers"),
@@ -188,3 +189,13 @@ def test_the_phase_diagram_of_a_store_with_only_task_and_seed_axes(tmp_path):
     built = phase.build(Source(ds, name="tasks-only"), {})
     heat = [t for t in built.figure.data if t.type == "heatmap"]
     assert len(heat) == 1 and np.asarray(heat[0].z).shape == (1, 4)
+
+
+def test_a_new_store_may_go_in_a_folder_that_does_not_exist_yet(tmp_path):
+    from gpicl_phase.store import writer_lock
+    from gpicl_phase.sweep.runner import check_store_path
+
+    path = tmp_path / "runs" / "deeper" / "new.zarr"
+    check_store_path(str(path))  # make demo's runs/demo.zarr on a fresh clone
+    with writer_lock(path):
+        assert path.parent.is_dir() and not path.exists()

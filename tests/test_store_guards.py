@@ -50,7 +50,7 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_stops_the_sweep_with_one_message_and_resume_is_exact(tmp_path, small_disk):
-    spec = load(write_spec(tmp_path))
+    spec = load(write_spec(tmp_path), smoke=True)  # 4 runs in 2 packs: the second pack meets the full disk
     reference = tmp_path / "reference.zarr"
     assert run_sweep(spec, reference, max_pack=2, progress=False).ok
     path = small_disk / "s.zarr"

@@ -34,8 +34,11 @@ def lock_path(path: str | os.PathLike) -> Path:
 def writer_lock(path: str | os.PathLike):
     """Hold the store's writer lock for the ``with`` block; StoreLocked naming the holder when taken."""
     target = lock_path(path)
-    if not target.parent.is_dir():
-        raise StoreError(f"cannot lock {path}: its parent {target.parent} is not a directory")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # a new store's folder, e.g. runs/
+    except OSError as err:
+        raise StoreError(f"cannot lock {path}: its folder {target.parent} cannot be made: "
+                         f"{err.strerror or err}") from None
     fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

@@ -174,8 +174,8 @@ def check_store_path(path: str) -> None:
             store.store_attrs(p)
         except store.StoreError as err:
             raise SweepError(f"--store: {err}") from None
-    elif not p.exists() and not p.parent.is_dir():
-        raise SweepError(f"--store: {p.parent} is not a directory; create it first")
+    elif not p.exists() and any(q.exists() and not q.is_dir() for q in p.parents):
+        raise SweepError(f"--store: {p} lies under a regular file, not a directory")
 
 
 def check_runnable(spec: SweepSpec, budget_bytes: int | None = None) -> None:
