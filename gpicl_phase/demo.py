@@ -31,6 +31,12 @@ def main(*, store: str, serve: bool = True, port: int = 8050) -> int:
         for failure in summary.failures:
             print(f"FAILED {failure}", file=sys.stderr)
     code = analyze_main([store], None, spec.thresholds)
+    for b in result.located:
+        print(f"boundary located: {b.phases[0]} at {b.low:g} tasks | {b.phases[1]} at {b.high:g} tasks "
+              f"({b.octaves:.2f} octaves)")
+    for b in result.open:
+        print(f"boundary still open: {b.phases[0]} at {b.low:g} | {b.phases[1]} at {b.high:g} "
+              f"({b.octaves:.2f} octaves; re-run to refine further)")
     if not serve:
         return code or (0 if result.ok else 1)
     from app.main import serve as serve_app
