@@ -26,37 +26,23 @@ EPILOG = """examples:
 """
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1 (argparse names the flag in its error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _checked(convert, what: str, ok, rule: str):
+    """An argparse type: ``convert(text)``, refused unless ``ok`` (argparse names the flag in its error)."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+
+    return parse
 
 
-def _octaves(text: str) -> float:
-    """An argparse type: a refinement resolution, in octaves, above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected octaves (a number), got {text!r}") from None
-    if not 0 < value <= 16:
-        raise argparse.ArgumentTypeError(f"resolution must be octaves in (0, 16], got {value:g}")
-    return value
-
-
-def _port(text: str) -> int:
-    """An argparse type: a TCP port to listen on, 1..65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 1..65535, got {value}")
-    return value
+_positive_int = _checked(int, "an integer", lambda v: v >= 1, "must be at least 1")
+_octaves = _checked(float, "octaves (a number)", lambda v: 0 < v <= 16, "resolution must be octaves in (0, 16]")
+_port = _checked(int, "a port number", lambda v: 1 <= v <= 65535, "a port is 1..65535")
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
