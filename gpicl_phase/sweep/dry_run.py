@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gpicl_phase.sweep.plan import plan, run_bytes
+from gpicl_phase.sweep.plan import plan, run_bytes, static_text
 from gpicl_phase.sweep.spec import SweepSpec
 
 
@@ -53,9 +53,3 @@ def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: st
         if on_chunk is not None:
             on_chunk(planned)
     return out
-
-
-def static_text(static) -> str:
-    """The shape-deciding fields of a group, for people."""
-    return (f"{static.model} d_model={static.d_model} layers={static.num_layers} batch={static.batch_size} "
-            f"T={static.seq_len} input={static.input_dim}")

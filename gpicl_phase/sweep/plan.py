@@ -107,3 +107,9 @@ def _powers_of_two(n: int, cap: int) -> list[tuple[int, int]]:
         out.append((size, size))
         n -= size
     return out
+
+
+def static_text(static) -> str:
+    """The shape-deciding fields of a group, for people."""
+    return (f"{static.model} d_model={static.d_model} layers={static.num_layers} batch={static.batch_size} "
+            f"T={static.seq_len} input={static.input_dim}")

@@ -22,7 +22,7 @@ import numpy as np
 
 from gpicl_phase import __version__, store
 from gpicl_phase.sweep import rounds
-from gpicl_phase.sweep.plan import Chunk, plan
+from gpicl_phase.sweep.plan import Chunk, plan, run_bytes, static_text
 from gpicl_phase.sweep.progress import ProgressBar
 from gpicl_phase.sweep.spec import SpecError, SweepSpec
 
@@ -183,8 +183,6 @@ def check_runnable(spec: SweepSpec, budget_bytes: int | None = None) -> None:
     read (a missing or damaged file would otherwise leave a store full of failed cells)."""
     from gpicl_phase import data
     from gpicl_phase.sweep import execute
-    from gpicl_phase.sweep.dry_run import static_text
-    from gpicl_phase.sweep.plan import run_bytes
 
     budget = execute.device_budget() if budget_bytes is None else budget_bytes
     configs = [cfg for _, cfg in spec.cells()]
