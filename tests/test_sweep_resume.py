@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from gpicl_phase import store
+from gpicl_phase import checkpoints, store
 from sweep_helpers import assert_same_results, write_spec
 
 pytestmark = pytest.mark.slow
@@ -91,7 +91,13 @@ def test_kill_mid_run_resumes_from_the_checkpoint(tmp_path, env):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert (store.read_status(path) != store.STATUS["done"]).all()
+    (saved,) = (path / store.CHECKPOINTS).glob("*.npz")
+    before = checkpoints.load(path, saved.stem)[1]["wall_time"]
     out = subprocess.run(cmd(path), env=env, check=True, capture_output=True, text=True)
     assert "resume from their checkpoint at step" in out.stderr
-    assert_same_results(store.open_results(path), store.open_results(reference), exact=True)
+    resumed = store.open_results(path)
+    assert_same_results(resumed, store.open_results(reference), exact=True)
+    # The recorded wall time is the total over both segments, not the last one alone.
+    n_runs = resumed.status.size
+    assert before > 0 and (resumed.wall_time.values * n_runs >= before - 1e-6).all()
     assert not list((path / store.CHECKPOINTS).glob("*.npz")), "a finished chunk leaves no checkpoint"

@@ -148,12 +148,25 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], work: 
     store.set_status(store_path, where, "running")
     start = time.perf_counter()
     name = checkpoint_name(chunk)
-    resumed = lambda step: print(  # noqa: E731
-        f"group {chunk.group}: {len(cells)} runs resume from their checkpoint at step {step}", file=sys.stderr)
+    # Wall seconds of the segments before a kill travel in the checkpoint, so a resumed run records its total.
+    earlier = {"found": 0.0, "used": 0.0}
+
+    def load():
+        found = checkpoints_io.load(store_path, name)
+        earlier["found"] = float(found[1].get("wall_time", 0.0)) if found else 0.0
+        return found
+
+    def save(arrays, meta):
+        checkpoints_io.save(store_path, name, arrays,
+                            {**meta, "wall_time": earlier["used"] + time.perf_counter() - start})
+
+    def resumed(step):
+        earlier["used"] = earlier["found"]
+        print(f"group {chunk.group}: {len(cells)} runs resume from their checkpoint at step {step} "
+              f"({earlier['found']:.0f} s of training before)", file=sys.stderr)
+
     checkpoints = None if work.checkpoint_every == float("inf") else driver.Checkpoints(
-        save=functools.partial(checkpoints_io.save, store_path, name),
-        load=functools.partial(checkpoints_io.load, store_path, name), every=work.checkpoint_every,
-        resumed=resumed)
+        save=save, load=load, every=work.checkpoint_every, resumed=resumed)
     try:
         out = train_chunk(chunk, work, on_chunk, checkpoints)
     except OSError as err:
@@ -167,7 +180,7 @@ def run_chunk(chunk: Chunk, store_path: str, axis_names: tuple[str, ...], work: 
         return ChunkResult(chunk.group, {"failed": len(cells)}, time.perf_counter() - start, msg + "\n" + tb)
     wall = time.perf_counter() - start
     try:
-        written = _write(chunk, cells, where, out, store_path, work, wall)
+        written = _write(chunk, cells, where, out, store_path, work, earlier["used"] + wall)
     except OSError as err:
         if err.errno == errno.ENOSPC:
             raise store_full(store_path, err) from None
