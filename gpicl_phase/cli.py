@@ -185,6 +185,10 @@ def cmd_status(args) -> int:
 
     try:
         print(report.status_text(args.store))
+        if args.verify:
+            text, damaged = report.verify_text(args.store)
+            print(text, file=sys.stderr if damaged else sys.stdout)
+            return 1 if damaged else 0
     except StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -350,6 +354,9 @@ def parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="completion table of a store, with failed and diverged runs")
     st.add_argument("store")
+    st.add_argument("--verify", action="store_true",
+                    help="read every run's files and check them (checksums, missing files, status bytes); "
+                         "exit 1 naming each damaged run (a sweep on the store runs them again)")
     st.set_defaults(func=cmd_status)
 
     a = sub.add_parser("analyze", help="classify phases, find transitions and plateaus; write tidy tables")

@@ -11,7 +11,7 @@ NAMES = {v: k for k, v in store.STATUS.items()}
 
 def status_text(path: str) -> str:
     """A completion summary: counts per status, a table over the last two axes, failed/diverged messages."""
-    ds = store.open_results(path)  # StoreError names the problem; the command prints it on stderr
+    ds = store.load_results(path, ["status", "message"])  # verified; StoreError names the problem
     status = ds.status.values
     dims = list(ds.status.dims)
     counts = {name: int((status == code).sum()) for code, name in NAMES.items()}
@@ -27,13 +27,25 @@ def status_text(path: str) -> str:
         lines.append("  " + " " * 12 + "".join(f"{str(v)[:8]:>9s}" for v in ds[cols].values))
         for r, v in enumerate(ds[rows].values):
             lines.append(f"  {str(v)[:12]:>12s}" + "".join(f"{n:9d}" for n in table[r]))
-    bad = np.argwhere(np.isin(status, [store.STATUS["failed"], store.STATUS["diverged"]]))
+    bad = np.argwhere(np.isin(status, [store.STATUS["failed"], store.STATUS["diverged"], store.STATUS["damaged"]]))
     if len(bad):
         messages = ds.message.values
-        lines.append("  failed or diverged runs:")
+        lines.append("  failed, diverged or damaged runs:")
         for idx in bad[:50]:
             where = ", ".join(f"{d}={ds[d].values[i]}" for d, i in zip(dims, idx))
-            lines.append(f"    [{NAMES[int(status[tuple(idx)])]}] {where}: {messages[tuple(idx)]}")
+            lines.append(f"    [{NAMES.get(int(status[tuple(idx)]), '?')}] {where}: {messages[tuple(idx)]}")
         if len(bad) > 50:
             lines.append(f"    ... and {len(bad) - 50} more")
     return "\n".join(lines)
+
+
+def verify_text(path: str) -> tuple[str, int]:
+    """``status --verify``: every run's files checked (checksums, missing files, status bytes); the text and how
+    many runs are damaged."""
+    damaged = store.verify(path)
+    if not damaged:
+        return f"{path}: every run's files verified; none damaged", 0
+    lines = [f"{path}: {len(damaged)} damaged run(s); analysis excludes them and `gpicl-phase sweep` on this "
+             "store runs them again:"]
+    lines += [f"  {text}" for _, text in damaged]
+    return "\n".join(lines), len(damaged)

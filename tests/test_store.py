@@ -80,8 +80,8 @@ def expected_dataset(cells: dict[tuple[int, int, int], dict]) -> xr.Dataset:
     )
     for name, (_, _, _, meaning) in store.VARIABLES.items():
         ds[name].attrs["long_name"] = meaning
-    ds["status"].attrs |= {"flag_values": [0, 1, 2, 3, 4, 5],
-                           "flag_meanings": "pending running done diverged failed skipped"}
+    ds["status"].attrs |= {"flag_values": [0, 1, 2, 3, 4, 5, 6],
+                           "flag_meanings": "pending running done diverged failed skipped damaged"}
     ds["stop_reason"].attrs |= {"flag_values": [0, 1, 2, 3, 4],
                                 "flag_meanings": "none budget settled stalled diverged"}
     ds = ds[list(store.VARIABLES)]

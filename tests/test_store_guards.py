@@ -69,3 +69,42 @@ def test_a_full_disk_stops_the_sweep_with_one_message_and_resume_is_exact(tmp_pa
     filler.unlink()
     assert run_sweep(spec, path, max_pack=2, progress=False).ok
     assert_same_results(store.open_results(path), store.open_results(reference), exact=True)
+
+
+def test_damaged_runs_are_named_excluded_and_run_again(tmp_path, capsys):
+    import shutil
+
+    import zarr
+
+    from gpicl_phase import cli
+    from gpicl_phase.analysis import Thresholds
+    from gpicl_phase.analysis.report import summary_text
+
+    spec = load(write_spec(tmp_path), smoke=True)  # num_tasks [1, 4] x seed [0, 1]
+    reference = tmp_path / "reference.zarr"
+    assert run_sweep(spec, reference, progress=False).ok
+    path = tmp_path / "s.zarr"
+    shutil.copytree(reference, path)
+    flipped = path / "eval_acc" / "c" / "0" / "1" / "0" / "0" / "0"  # num_tasks=1 seed=1
+    data = bytearray(flipped.read_bytes())
+    data[40:80] = bytes(40)  # what the report did: 40 bytes overwritten
+    flipped.write_bytes(bytes(data))
+    (path / "eval_acc" / "c" / "1" / "0" / "0" / "0" / "0").unlink()  # num_tasks=4 seed=0: a deleted file
+    zarr.open_array(path / "status", mode="r+")[1, 1] = 9  # num_tasks=4 seed=1: an unknown status byte
+
+    ds = store.load_results(path)
+    assert (ds.status.values == store.STATUS["damaged"]).sum() == 3 and ds.status.values[0, 0] == store.STATUS["done"]
+    damaged = "\n".join(ds.attrs["damaged"])
+    assert "run num_tasks=1 seed=1: eval_acc checksum mismatch" in damaged
+    assert "run num_tasks=4 seed=0: eval_acc chunk file missing" in damaged
+    assert "run num_tasks=4 seed=1: status byte 9 is not a status code" in damaged
+    text = summary_text(ds, Thresholds())
+    assert "DAMAGED runs, excluded" in text and "3 damaged" in text.splitlines()[0]
+
+    assert cli.main(["status", str(path), "--verify"]) == 1
+    err = capsys.readouterr().err
+    assert "3 damaged run(s)" in err and "run num_tasks=1 seed=1: eval_acc checksum mismatch" in err
+
+    assert run_sweep(spec, path, progress=False).ok  # runs the damaged ones again
+    assert store.verify(path) == []
+    assert_same_results(store.open_results(path), store.open_results(reference), exact=True)

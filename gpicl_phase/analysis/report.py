@@ -38,6 +38,11 @@ def summary_text(ds: xr.Dataset, th: Thresholds = Thresholds(), dim: str = "seed
         f"thresholds: {th.to_json()}",
         "",
     ]
+    damaged = ds.attrs.get("damaged", [])
+    if damaged:  # load_results marked them; no metric below uses them
+        lines += [f"DAMAGED runs, excluded (`gpicl-phase sweep` on the store runs them again):"]
+        lines += [f"  {text}" for text in damaged[:50]] + ([f"  ... and {len(damaged) - 50} more"] if len(damaged) > 50 else [])
+        lines += [""]
     lines += _phase_tables(m, th, dim)
     lines += _stop_lines(m)
     lines += _boundary_lines(m, th, dim)

@@ -51,8 +51,9 @@ class Source:
                 return self.ds.load()
             if self.status is None:
                 return load_results(self.path, [*LOAD_VARS, "status"])
-            data = load_results(self.path, LOAD_VARS)
-            data["status"] = self.ds["status"].copy(data=self.status)
+            data = load_results(self.path, [*LOAD_VARS, "status"])
+            damaged = data["status"].values == STATUS["damaged"]  # marked on read: keep them out of every figure
+            data["status"] = self.ds["status"].copy(data=np.where(damaged, STATUS["damaged"], self.status))
             return data
 
     def refreshed(self, ds: xr.Dataset, status: np.ndarray, token: str) -> Source:

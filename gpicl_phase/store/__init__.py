@@ -13,7 +13,9 @@ design has no stable Zarr v3 encoding (zarr warns), so messages are cut to 256 c
 from gpicl_phase.store.create import create
 from gpicl_phase.store.extend import extend_axis
 from gpicl_phase.store.lock import StoreLocked, lock_path, writer_lock
-from gpicl_phase.store.read import bytes_per_run, load_results, open_group, open_results, read_status, store_attrs
+from gpicl_phase.store.read import (
+    bytes_per_run, load_results, open_group, open_results, read_status, store_attrs, verify,
+)
 from gpicl_phase.store.schema import (
     FINISHED, MESSAGE_CHARS, SCHEMA_VERSION, STATUS, STOP_REASONS, TRAILING_DIMS, VARIABLES, StoreError,
 )
@@ -22,5 +24,5 @@ from gpicl_phase.store.write import CHECKPOINTS, checkpoint_dir, set_status, upd
 __all__ = [
     "CHECKPOINTS", "FINISHED", "MESSAGE_CHARS", "SCHEMA_VERSION", "STATUS", "STOP_REASONS", "TRAILING_DIMS",
     "VARIABLES", "StoreError", "StoreLocked", "bytes_per_run", "checkpoint_dir", "lock_path", "writer_lock", "create", "extend_axis", "load_results", "open_group",
-    "open_results", "read_status", "set_status", "store_attrs", "update_attrs", "write_all", "write_cell",
+    "open_results", "read_status", "set_status", "store_attrs", "update_attrs", "verify", "write_all", "write_cell",
 ]

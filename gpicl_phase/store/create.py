@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.codecs import Crc32cCodec
 
 from gpicl_phase import __version__
 from gpicl_phase.store.schema import (
@@ -81,9 +82,10 @@ def create(
                 fill_value=fill,
                 dimension_names=axis_dims + list(trailing),
                 attributes=var_attrs,
-                # Uncompressed, so the fast reader can read a cell with one open(); noisy float32 curves
-                # barely compress anyway.
-                compressors=None,
+                # Uncompressed, so the fast reader can read a cell with one open() (noisy float32 curves
+                # barely compress anyway); a CRC-32C per chunk, i.e. per run and variable, so a damaged file
+                # is found on every read.
+                compressors=[Crc32cCodec()],
             )
         os.rename(tmp, path)
     except OSError as err:

@@ -10,7 +10,9 @@ import numpy as np
 SCHEMA_VERSION = 2
 # Schema 1 (before adaptive runs) is read, with steps_trained, max_steps, stop_reason and round derived.
 READABLE_VERSIONS = (1, 2)
-STATUS = {"pending": 0, "running": 1, "done": 2, "diverged": 3, "failed": 4, "skipped": 5}
+# "damaged" is never written: readers mark a run whose files fail their checksum, are missing or hold an
+# unknown status byte, so it is excluded from every analysis and a sweep on the store runs it again.
+STATUS = {"pending": 0, "running": 1, "done": 2, "diverged": 3, "failed": 4, "skipped": 5, "damaged": 6}
 FINISHED = (STATUS["done"], STATUS["diverged"])
 # Stop reasons of gpicl_phase.rules.STOP_REASONS, by code (the store only names them).
 STOP_REASONS = ("", "budget", "settled", "stalled", "diverged")

@@ -138,6 +138,18 @@ def open_or_create(spec: SweepSpec, path: str, *, max_pack: int | None) -> dict:
     return pack
 
 
+def _requeue_damaged(path: str) -> None:
+    """Runs whose files fail verification are set pending, so this sweep runs them again."""
+    damaged = store.verify(path)
+    if not damaged:
+        return
+    print(f"{len(damaged)} damaged run(s) will run again:\n" + "\n".join(f"  {t}" for _, t in damaged[:20]),
+          file=sys.stderr)
+    dims = list(store.open_group(path, mode="r")["status"].metadata.dimension_names)
+    store.set_status(path, [dict(zip(dims, cell)) for cell, _ in damaged], "pending",
+                     "damaged files: run again")
+
+
 def pending_chunks(chunks: list[Chunk], status: np.ndarray) -> list[tuple[Chunk, frozenset]]:
     """Chunks with an unfinished cell, each with the set of its cells that are already finished."""
     out = []
@@ -241,6 +253,7 @@ def _run(spec: SweepSpec, path: str, *, executor, max_pack, workers, scheduler, 
     start = time.perf_counter()
     pack = open_or_create(spec, path, max_pack=max_pack)
     full, chunks = sweep_plan(spec, path, pack)
+    _requeue_damaged(path)
     todo = pending_chunks(chunks, store.read_status(path, order="disk"))
     cells = sum(len(c.indices) for c in chunks)
     skipped = cells - sum(len(c.indices) - len(d) for c, d in todo)
