@@ -29,14 +29,17 @@ CONFIGS = {  # name: (kind, RunConfig changes)
 
 def build(kind: str, cfg, blocked: bool):
     """``engine_units.build`` with the blocked or the reference attention."""
-    from gpicl_phase.models import attention
+    import dataclasses
 
-    saved = attention.BLOCKED_BACKENDS
-    attention.BLOCKED_BACKENDS = saved if blocked else ()  # read when tracing: only needed while building
+    from gpicl_phase.models.engine import Engine
+
+    saved = Engine.for_backend
+    chosen = dataclasses.replace(saved("cpu"), blocked_attention=blocked)
+    Engine.for_backend = classmethod(lambda cls, backend: chosen)  # what make_stages picks while building
     try:
         return engine_units.build(kind, cfg)
     finally:
-        attention.BLOCKED_BACKENDS = saved
+        Engine.for_backend = saved
 
 
 def main(argv=None) -> None:

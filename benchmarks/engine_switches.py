@@ -1,7 +1,7 @@
 """Session 5's XLA:CPU engine changes, switched off and timed against the engine as it is.
 
 - ``gradient barrier`` (applied): LayerNorm's input gradient materialized (``models/layers.py``,
-  ``GRADIENT_BARRIER_BACKENDS``); off = the gradient left to XLA's fusion, as in session 4.
+  ``Engine.gradient_barrier``); off = the gradient left to XLA's fusion, as in session 4.
 - ``attention module``: ``models/attention.py`` as of ``--before`` against the one checked out. Tried at
   commit 572d8cf, where the blocked attention ran on heads-first ``[B, H, T, K]`` arrays (transposed once
   outside the loop), against session 4's T-first blocks (``--before 7930bb2``); not applied (BENCHMARKS.md).
@@ -46,17 +46,21 @@ def module_at(rev: str, path: str) -> types.ModuleType:
 @contextlib.contextmanager
 def switched_off(switch: str, before: str):
     """The engine with ``switch`` off, for as long as programs are being traced."""
-    from gpicl_phase.models import layers, transformer
+    import dataclasses
 
-    saved = layers.GRADIENT_BARRIER_BACKENDS, transformer.causal_attention
+    from gpicl_phase.models import transformer
+    from gpicl_phase.models.engine import Engine
+
+    saved = Engine.for_backend, transformer.causal_attention
     if switch in ("gradient barrier", "both"):
-        layers.GRADIENT_BARRIER_BACKENDS = ()
+        off = dataclasses.replace(saved[0]("cpu"), gradient_barrier=False)
+        Engine.for_backend = classmethod(lambda cls, backend: off)
     if switch in ("attention module", "both"):
         transformer.causal_attention = module_at(before, "gpicl_phase/models/attention.py").causal_attention
     try:
         yield
     finally:
-        layers.GRADIENT_BARRIER_BACKENDS, transformer.causal_attention = saved
+        Engine.for_backend, transformer.causal_attention = saved
 
 
 def main(argv=None) -> None:

@@ -116,14 +116,16 @@ def task_root(task_seed: int) -> jax.Array:
     return jax.random.fold_in(jax.random.key(task_seed), 0)
 
 
-def make_stages(cfg: RunConfig) -> Stages:
-    """The pure pieces of a run for this config's static part."""
+def make_stages(cfg: RunConfig, engine: models.Engine | None = None) -> Stages:
+    """The pure pieces of a run for this config's static part. ``engine``: how the model is lowered (default:
+    the fastest measured for the backend JAX runs on, decided here, before anything is traced)."""
+    engine = models.Engine.for_backend(jax.default_backend()) if engine is None else engine
     root = task_root(cfg.task_seed)
     eval_root = jax.random.fold_in(jax.random.key(cfg.task_seed), 1)
     windows = cfg.eval_every // cfg.log_every
 
     def loss_fn(params, tokens_BxTxI, y_BxT):
-        logits = models.apply(cfg, params, tokens_BxTxI)
+        logits = models.apply(cfg, params, tokens_BxTxI, engine)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y_BxT).mean()
 
     def evaluate(params, data: TaskData, num_tasks):
@@ -140,7 +142,7 @@ def make_stages(cfg: RunConfig) -> Stages:
         streams.append(batch(2 + len(data.evals), data.test_x, data.test_y, unseen, False))
         tokens_BxTxI = jnp.concatenate([t for t, _ in streams])
         y_BxT = jnp.concatenate([y for _, y in streams])
-        logits = models.apply(cfg, params, tokens_BxTxI)
+        logits = models.apply(cfg, params, tokens_BxTxI, engine)
         ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits, y_BxT)
         acc_BxT = (logits.argmax(-1) == y_BxT).astype(jnp.float32)
         per_stream = lambda v: v.reshape(len(streams), n, cfg.seq_len).mean(1)  # noqa: E731
@@ -197,9 +199,9 @@ def assemble(first, outs: ChunkOut, diverged_step) -> Metrics:
         diverged_step=diverged_step)
 
 
-def make_train(cfg: RunConfig):
+def make_train(cfg: RunConfig, engine: models.Engine | None = None):
     """Returns ``train(data, hp, *, key) -> Metrics``: the whole run, chunks scanned, as one program."""
-    stages = make_stages(cfg)
+    stages = make_stages(cfg, engine)
 
     def train(data: TaskData, hp: Hyper, *, key: jax.Array) -> Metrics:
         carry, first = stages.start(data, hp, key)

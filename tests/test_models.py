@@ -97,21 +97,18 @@ def test_unrolled_layers_give_the_rolled_numbers(tiny_cfg, monkeypatch):
 
 
 def test_layer_norm_gradient_barrier_changes_no_numbers(tiny_cfg, monkeypatch):
-    from gpicl_phase.models import layers
-
     params = models.init(tiny_cfg, jax.random.key(0))
     tokens = jax.random.normal(jax.random.key(1), (4, tiny_cfg.seq_len, models.token_dim(tiny_cfg)))
-    loss = lambda p: jnp.square(models.apply(tiny_cfg, p, tokens)).mean()  # noqa: E731
+    barrier, plain = models.Engine(gradient_barrier=True), models.Engine()
+    loss = lambda p, engine: jnp.square(models.apply(tiny_cfg, p, tokens, engine)).mean()  # noqa: E731
 
-    def traced_and_run():  # a fresh trace each time, so the flag is read while tracing
-        fn = jax.value_and_grad(loss)
+    def traced_and_run(engine):
+        fn = jax.value_and_grad(lambda p: loss(p, engine))
         return str(jax.make_jaxpr(fn)(params)), jax.jit(fn)(params)
 
-    monkeypatch.setattr(layers, "GRADIENT_BARRIER_BACKENDS", (jax.default_backend(),))
-    jaxpr_on, on = traced_and_run()
-    packed = jax.vmap(jax.grad(loss))(jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), params))
-    monkeypatch.setattr(layers, "GRADIENT_BARRIER_BACKENDS", ())
-    jaxpr_off, off = traced_and_run()
+    jaxpr_on, on = traced_and_run(barrier)
+    packed = jax.vmap(jax.grad(lambda p: loss(p, barrier)))(jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), params))
+    jaxpr_off, off = traced_and_run(plain)
     # One barrier per LayerNorm, in the backward pass: two in the layer body (which the scan repeats) and the
     # final one.
     assert jaxpr_on.count("optimization_barrier") == 3

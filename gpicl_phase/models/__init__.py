@@ -11,6 +11,7 @@ from typing import Callable, NamedTuple
 import jax
 
 from gpicl_phase.models import oplstm, recurrent, sgd, transformer
+from gpicl_phase.models.engine import REFERENCE, Engine
 from gpicl_phase.models.layers import param_count
 
 
@@ -48,8 +49,10 @@ def init(cfg, key) -> dict:
     return get(cfg.model).init(cfg, key, token_dim(cfg))
 
 
-def apply(cfg, params, tokens_BxTxI: jax.Array) -> jax.Array:
-    """Logits ``[B, T, K]``."""
+def apply(cfg, params, tokens_BxTxI: jax.Array, engine: Engine = REFERENCE) -> jax.Array:
+    """Logits ``[B, T, K]``; ``engine``: how to lower them (only the Transformer has choices)."""
+    if cfg.model == "transformer":
+        return transformer.apply(cfg, params, tokens_BxTxI, engine)
     return get(cfg.model).apply(cfg, params, tokens_BxTxI)
 
 

@@ -20,15 +20,13 @@ import jax.numpy as jnp
 # (8 sequences of 8 heads at T = 100) blocks of 1.3 and 2.6 MB were equally fast within noise; 5 MB was slower.
 BLOCK_BYTES = 2.6e6
 
-# Backends that get the blocked form (see the module docstring).
-BLOCKED_BACKENDS = ("cpu",)
-
-
-def causal_attention(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array, v_BxTxHxK: jax.Array) -> jax.Array:
-    """Each position attends to itself and the positions before it; returns ``[B, T, H, K]``."""
+def causal_attention(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array, v_BxTxHxK: jax.Array,
+                     blocked: bool = False) -> jax.Array:
+    """Each position attends to itself and the positions before it; returns ``[B, T, H, K]``. ``blocked``:
+    the cache-blocked form (Engine.blocked_attention; CPUs)."""
     b, t, h, _ = q_BxTxHxK.shape
     blocks = num_blocks(b, h, t)
-    if jax.default_backend() not in BLOCKED_BACKENDS or blocks == 1:
+    if not blocked or blocks == 1:
         return reference(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK)
     return _blocked(blocks, q_BxTxHxK, k_BxTxHxK, v_BxTxHxK)
 

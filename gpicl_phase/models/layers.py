@@ -26,11 +26,10 @@ def layer_norm_init(n: int) -> dict:
     return {"scale": jnp.ones((n,)), "offset": jnp.zeros((n,))}
 
 
-# Backends on which LayerNorm's input gradient is materialized (``gradient_barrier``). Without it XLA:CPU
-# fuses the LayerNorm backward's elementwise chain, through the residual stream across all layers, into the
-# loop fusions that transpose gradients for the weight-gradient matmuls, and recomputes the chain in each
-# of them (fusions of 60-78 operands): 205 of 730 ms per step at N_M=256, B=32 (BENCHMARKS.md, "Session 5").
-GRADIENT_BARRIER_BACKENDS = ("cpu",)
+# LayerNorm's input gradient can be materialized (``gradient_barrier``). Without it XLA:CPU fuses the
+# LayerNorm backward's elementwise chain, through the residual stream across all layers, into the loop
+# fusions that transpose gradients for the weight-gradient matmuls, and recomputes the chain in each of them
+# (fusions of 60-78 operands): 205 of 730 ms per step at N_M=256, B=32 (BENCHMARKS.md, "Session 5").
 
 
 @jax.custom_vjp
@@ -42,9 +41,9 @@ def gradient_barrier(x: jax.Array) -> jax.Array:
 gradient_barrier.defvjp(lambda x: (x, None), lambda _, g: (jax.lax.optimization_barrier(g),))
 
 
-def layer_norm(p: dict, x: jax.Array, eps: float = 1e-5) -> jax.Array:
-    """LayerNorm over the last axis."""
-    if jax.default_backend() in GRADIENT_BARRIER_BACKENDS:
+def layer_norm(p: dict, x: jax.Array, eps: float = 1e-5, barrier: bool = False) -> jax.Array:
+    """LayerNorm over the last axis; ``barrier``: its input gradient in a buffer of its own (Engine)."""
+    if barrier:
         x = gradient_barrier(x)
     mean = x.mean(-1, keepdims=True)
     var = jnp.square(x - mean).mean(-1, keepdims=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 
 from gpicl_phase.models.attention import causal_attention
+from gpicl_phase.models.engine import REFERENCE, Engine
 from gpicl_phase.models.layers import dense, dense_init, layer_norm, layer_norm_init
 
 
@@ -50,27 +51,28 @@ def init(cfg, key, input_dim: int) -> dict:
     }
 
 
-def attention(p: dict, x_BxTxN: jax.Array, num_heads: int) -> jax.Array:
+def attention(p: dict, x_BxTxN: jax.Array, num_heads: int, blocked: bool = False) -> jax.Array:
     """Causal multi-head self-attention."""
     b, t, _ = x_BxTxN.shape
     split = lambda y: y.reshape(b, t, num_heads, -1)  # noqa: E731
     q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (split(dense(p[n], x_BxTxN)) for n in ("q", "k", "v"))
-    out_BxTxHxK = causal_attention(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK)
+    out_BxTxHxK = causal_attention(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK, blocked)
     return dense(p["o"], out_BxTxHxK.reshape(b, t, -1))
 
 
-def apply(cfg, params: dict, tokens_BxTxI: jax.Array) -> jax.Array:
+def apply(cfg, params: dict, tokens_BxTxI: jax.Array, engine: Engine = REFERENCE) -> jax.Array:
     """Logits ``[B, T, C]``; the prediction at t depends on tokens 0..t only."""
     t = tokens_BxTxI.shape[1]
     x = dense(params["embed"], tokens_BxTxI) + params["pos"][:t]
+    norm = lambda p, y: layer_norm(p, y, barrier=engine.gradient_barrier)  # noqa: E731
 
     def block(x, blk):
-        x = x + attention(blk, layer_norm(blk["ln1"], x), cfg.num_heads)
-        hidden = jax.nn.gelu(dense(blk["mlp_in"], layer_norm(blk["ln2"], x)))
+        x = x + attention(blk, norm(blk["ln1"], x), cfg.num_heads, engine.blocked_attention)
+        hidden = jax.nn.gelu(dense(blk["mlp_in"], norm(blk["ln2"], x)))
         return x + dense(blk["mlp_out"], hidden), None
 
     x, _ = jax.lax.scan(block, x, params["blocks"], unroll=UNROLL_LAYERS)
-    return dense(params["head"], layer_norm(params["ln_f"], x))
+    return dense(params["head"], norm(params["ln_f"], x))
 
 
 def state_size(cfg) -> int:
