@@ -235,9 +235,10 @@ def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: 
     """
     check_arguments(spec, task_source=task_source, max_pack=max_pack, workers=workers, executor=executor,
                     checkpoint_every=checkpoint_every)
-    check_runnable(spec)
     path = os.fspath(path)
-    check_store_path(path)
+    if lock:  # a caller that holds the lock (a refinement, round after round) checked these once already
+        check_runnable(spec)
+        check_store_path(path)
     try:
         with store.writer_lock(path) if lock else contextlib.nullcontext():
             return _run(spec, path, executor=executor, max_pack=max_pack, workers=workers, scheduler=scheduler,
