@@ -1,4 +1,4 @@
-"""``gpicl-phase``: train one run, run sweeps, inspect and analyse stores, serve the app, export figures.
+"""``gpicl-phase``: its flags, sub-commands and help (what each command does is in ``commands.py``).
 
 JAX is imported only by the commands that train, so ``status``, ``analyze``, ``app`` and ``export`` start
 without it.
@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 
-from gpicl_phase import __version__
-from gpicl_phase.config import ConfigError, RunConfig, coerce_value, fields
+from gpicl_phase import __version__, commands
+from gpicl_phase.config import ConfigError, fields
 from gpicl_phase.sweep.spec import DEFAULT_MAX_CELLS
 
 EPILOG = """examples:
@@ -55,229 +55,6 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                        help=f"{f.metadata['help']} (default {default}; {kind})")
 
 
-def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    values = {}
-    for f in fields():
-        raw = getattr(args, f.name)
-        if raw is None:
-            continue
-        try:
-            values[f.name] = coerce_value(f, raw)
-        except ConfigError as err:
-            raise ConfigError(f"--{f.name.replace('_', '-')}: {err}") from None
-    try:
-        return RunConfig(**values)
-    except ConfigError as err:
-        name = str(err).split(":")[0]
-        raise ConfigError(f"--{name.replace('_', '-')}{str(err)[len(name):]}") from None
-
-
-def cmd_train(args) -> int:
-    """One run: progress bar, final meta-test accuracies, metrics to a netCDF file."""
-    cfg = _config_from_args(args)
-    from gpicl_phase import single_run
-
-    return single_run.main(cfg, out=args.out, progress=not args.quiet)
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set: expected FIELD=VALUE, got {text!r}")
-    return key.strip().replace("-", "_"), value.strip()
-
-
-def cmd_sweep(args) -> int:
-    """Runs (or resumes) a sweep into a store; refines it when the file has a [refine] table."""
-    from gpicl_phase.sweep import SpecError, load
-    from gpicl_phase.sweep.runner import SweepError, check_arguments, run_sweep
-
-    try:
-        overrides = dict(_key_value(kv) for kv in args.set or ())
-        spec = load(args.spec, smoke=args.smoke, overrides=overrides, max_cells=args.max_cells)
-        kwargs = dict(executor=args.executor, max_pack=args.max_pack, workers=args.workers,
-                      scheduler=args.scheduler, progress=not args.quiet, task_source=args.task_source,
-                      checkpoint_every=args.checkpoint_every)
-        check_arguments(spec, **{k: kwargs[k] for k in ("task_source", "max_pack", "workers", "executor",
-                                                         "checkpoint_every")})
-        if args.dry_run:
-            return _dry_run(spec, args)
-        if not args.store:
-            raise SweepError("--store is required (where results go); or use --dry-run to check the file only")
-        if spec.refine is not None and not args.no_refine:
-            from gpicl_phase.refine import refine
-
-            return _refined(refine(spec, args.store, spec.refine, **kwargs), args.store)
-        summary = run_sweep(spec, args.store, **kwargs)
-    except (SpecError, SweepError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    _print_summary(args.store, summary)
-    return 0 if summary.ok else 1
-
-
-def cmd_refine(args) -> int:
-    """Adds cells where the phase changes along numeric axes, runs them, until boundaries are located."""
-    from gpicl_phase.refine import refine, store_spec
-    from gpicl_phase.store import StoreError
-    from gpicl_phase.sweep.runner import SweepError, check_arguments
-    from gpicl_phase.sweep.spec import Refine
-
-    try:
-        spec = store_spec(args.store)
-        base = spec.refine or Refine()
-        settings = Refine(axes=tuple(args.axis) if args.axis else base.axes,
-                          resolution=base.resolution if args.resolution is None else args.resolution,
-                          max_rounds=base.max_rounds if args.max_rounds is None else args.max_rounds,
-                          between=base.between)
-    except (ValueError, SweepError) as err:  # StoreError, SpecError, a store without a spec, bad settings
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    kwargs = dict(max_pack=args.max_pack, progress=not args.quiet, checkpoint_every=args.checkpoint_every)
-    try:
-        check_arguments(spec, max_pack=args.max_pack, checkpoint_every=args.checkpoint_every)
-        return _refined(refine(spec, args.store, settings, **kwargs), args.store)
-    except (SweepError, StoreError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-def _print_summary(path, summary) -> None:
-    print(f"{path}: {summary.cells} cells; {summary.skipped} already finished; wrote "
-          f"{summary.written or 'nothing'} ({summary.run_steps:,} run-steps) in {summary.wall_time:.1f} s")
-    for failure in summary.failures:
-        print(f"FAILED {failure}", file=sys.stderr)
-
-
-def _refined(result, path) -> int:
-    for s in result.sweeps:
-        _print_summary(path, s)
-    print(f"refinement: {result.rounds} round(s); {len(result.located)} boundaries located, "
-          f"{len(result.open)} still wider than the resolution")
-    for b in result.open:
-        where = ", ".join(f"{k}={v}" for k, v in b.series.items())
-        print(f"  open: {where}: {b.phases[0]} at {b.low:g} | {b.phases[1]} at {b.high:g} ({b.octaves:.2f} octaves)")
-    return 0 if result.ok else 1
-
-
-def _dry_run(spec, args) -> int:
-    """Prints the plan of a sweep and traces each program; nothing is trained or written."""
-    from gpicl_phase.sweep.dry_run import check_sweep
-
-    print(f"{spec.name}: {spec.size} runs; tracing each compiled program (nothing is trained or written)")
-    print("group  runs/pack  steps (max)   task source     MiB/run  shapes")
-
-    def show(c):
-        source = f"bank of {c.bank}" if c.bank else "fresh draws"
-        budget = f"{c.steps} ({c.max_steps})" if c.max_steps > c.steps else f"{c.steps}"
-        print(f"{c.group:5d}  {c.runs:4d}/{c.size:<4d}  {budget:12s}  {source:14s} {c.run_mib:8.1f}  {c.static}")
-
-    chunks = check_sweep(spec, max_pack=args.max_pack, task_source=args.task_source, on_chunk=show)
-    groups = len({c.group for c in chunks})
-    print(f"ok: {len(chunks)} chunks in {groups} compiled program group(s); every program traces")
-    return 0
-
-
-def cmd_status(args) -> int:
-    """Completion table of a store."""
-    from gpicl_phase import report
-    from gpicl_phase.store import StoreError
-
-    try:
-        print(report.status_text(args.store))
-        if args.verify:
-            text, damaged = report.verify_text(args.store)
-            print(text, file=sys.stderr if damaged else sys.stdout)
-            return 1 if damaged else 0
-    except StoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def cmd_analyze(args) -> int:
-    """Phase table, boundaries, plateaus; tidy CSV/Parquet."""
-    from gpicl_phase.analysis import Thresholds
-    from gpicl_phase.analysis.report import analyze_main
-
-    try:
-        th = Thresholds.from_args(args, base=_store_thresholds(args.stores[0]))
-    except (OSError, ValueError) as err:
-        print(f"error: thresholds: {err}", file=sys.stderr)
-        return 2
-    return analyze_main(args.stores, args.out, th)
-
-
-def _store_thresholds(path):
-    """The thresholds a store's sweep stopped and refined with (None when it records none, or is unreadable)."""
-    from gpicl_phase.rules import Thresholds
-    from gpicl_phase.store import StoreError, store_attrs
-
-    try:
-        text = store_attrs(path).get("thresholds")
-        return Thresholds.from_json(text) if text else None
-    except (StoreError, ValueError):
-        return None  # analyze_main reports an unreadable store itself
-
-
-def cmd_app(args) -> int:
-    """Serves the Dash app."""
-    from gpicl_phase.store import StoreError, store_attrs
-
-    try:
-        for path in args.stores:
-            store_attrs(path)  # a path that is not a store is refused here, not as an error page later
-    except StoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    from app.main import serve
-
-    try:
-        serve(args.stores, host=args.host, port=args.port)  # warns itself when binding beyond localhost
-    except OSError as err:  # the port is taken, or the host cannot be bound
-        print(f"error: cannot serve on {args.host}:{args.port}: {err.strerror or err}; try another --port",
-              file=sys.stderr)
-        return 2
-    return 0
-
-
-def cmd_export(args) -> int:
-    """Static figures and the CSV of the data plotted; with --paper, the paper's whole figure set."""
-    if args.paper:
-        from gpicl_phase.figures.paper_export import export_paper_main
-
-        return export_paper_main(args.stores, args.out, args.format, args.style)
-    from gpicl_phase.figures.export import export_main
-
-    return export_main(args.stores, args.figure, args.format, args.out, args.style)
-
-
-def cmd_data(args) -> int:
-    """Datasets: fetch into the cache, or list what is available."""
-    from gpicl_phase import data
-
-    if args.data_cmd == "list":
-        print(f"cache directory: {data.cache_dir()}  (set GPICL_PHASE_DATA to move it)")
-        for name, ok in data.available().items():
-            print(f"  {name:15s} {'available' if ok else 'missing: gpicl-phase data fetch ' + name}")
-        return 0
-    try:
-        got = data.fetch(args.names)
-    except data.DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for name, paths in got.items():
-        print(f"{name}: {', '.join(map(str, paths)) or 'embedded, nothing to fetch'}")
-    return 0
-
-
-def cmd_demo(args) -> int:
-    """The main job on the embedded default: a small sweep, its analysis, then the app."""
-    from gpicl_phase import demo
-
-    return demo.main(store=args.store, serve=not args.no_app, port=args.port)
-
-
 def _thresholds_flags(p: argparse.ArgumentParser) -> None:
     # Imported here so that `gpicl-phase --help` stays fast; the analysis layer needs no JAX.
     from gpicl_phase.analysis import Thresholds
@@ -300,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     _add_config_flags(t)
     t.add_argument("--out", help="write the run's metrics to this netCDF file (.nc)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=commands.cmd_train)
 
     s = sub.add_parser("sweep", help="run or resume a sweep file into a Zarr store",
                        description="Expand a sweep file into runs, pack runs that share shapes into one "
@@ -332,7 +109,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-refine", action="store_true",
                    help="run the grid only, even when the file has a [refine] table")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s.set_defaults(func=cmd_sweep)
+    s.set_defaults(func=commands.cmd_sweep)
 
     r = sub.add_parser("refine", help="add cells where the phase changes, run them, until boundaries are located",
                        description="Classify the store's cells, find neighbours along a numeric axis whose phases "
@@ -350,26 +127,26 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
                    help="checkpoint runs in training this often (default 300)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.set_defaults(func=cmd_refine)
+    r.set_defaults(func=commands.cmd_refine)
 
     st = sub.add_parser("status", help="completion table of a store, with failed and diverged runs")
     st.add_argument("store")
     st.add_argument("--verify", action="store_true",
                     help="read every run's files and check them (checksums, missing files, status bytes); "
                          "exit 1 naming each damaged run (a sweep on the store runs them again)")
-    st.set_defaults(func=cmd_status)
+    st.set_defaults(func=commands.cmd_status)
 
     a = sub.add_parser("analyze", help="classify phases, find transitions and plateaus; write tidy tables")
     a.add_argument("stores", nargs="+")
     a.add_argument("--out", help="prefix for the CSV and Parquet tables (default: beside the first store)")
     _thresholds_flags(a)
-    a.set_defaults(func=cmd_analyze)
+    a.set_defaults(func=commands.cmd_analyze)
 
     ap = sub.add_parser("app", help="serve the interactive phase-diagram app")
     ap.add_argument("stores", nargs="+")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=_port, default=8050)
-    ap.set_defaults(func=cmd_app)
+    ap.set_defaults(func=commands.cmd_app)
 
     e = sub.add_parser("export", help="write publication figures (SVG, PDF, PNG) and the data plotted (CSV)")
     e.add_argument("stores", nargs="+")
@@ -382,20 +159,20 @@ def parser() -> argparse.ArgumentParser:
                    help="write the paper's set from whichever stores can make each item: Fig. 2, 3, 4, Table 1 "
                         "(CSV + LaTeX), plateau and state-size figures; says why an item could not be made "
                         "(--figure is ignored; docs/paper_figures.md)")
-    e.set_defaults(func=cmd_export)
+    e.set_defaults(func=commands.cmd_export)
 
     d = sub.add_parser("data", help="fetch or list datasets")
     dsub = d.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
     df = dsub.add_parser("fetch", help="download datasets into $GPICL_PHASE_DATA (checksums verified)")
     df.add_argument("names", nargs="+", help="mnist, fashion_mnist, kmnist, cifar10, svhn")
     dsub.add_parser("list", help="show which datasets are available locally")
-    d.set_defaults(func=cmd_data)
+    d.set_defaults(func=commands.cmd_data)
 
     dm = sub.add_parser("demo", help="the main job: a small sweep on the embedded digits, analysis, app")
     dm.add_argument("--store", default=os.path.join("runs", "demo.zarr"))
     dm.add_argument("--no-app", action="store_true", help="stop after the analysis")
     dm.add_argument("--port", type=_port, default=8050)
-    dm.set_defaults(func=cmd_demo)
+    dm.set_defaults(func=commands.cmd_demo)
     return p
 
 

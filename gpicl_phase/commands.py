@@ -1,0 +1,236 @@
+"""What each ``gpicl-phase`` command does: turn parsed flags into library calls, and errors into one line on
+stderr and an exit code (the flags themselves are declared in ``cli.py``).
+
+JAX is imported only by the commands that train, so ``status``, ``analyze``, ``app`` and ``export`` start
+without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gpicl_phase.config import ConfigError, RunConfig, coerce_value, fields
+
+
+def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    values = {}
+    for f in fields():
+        raw = getattr(args, f.name)
+        if raw is None:
+            continue
+        try:
+            values[f.name] = coerce_value(f, raw)
+        except ConfigError as err:
+            raise ConfigError(f"--{f.name.replace('_', '-')}: {err}") from None
+    try:
+        return RunConfig(**values)
+    except ConfigError as err:
+        name = str(err).split(":")[0]
+        raise ConfigError(f"--{name.replace('_', '-')}{str(err)[len(name):]}") from None
+
+
+def cmd_train(args) -> int:
+    """One run: progress bar, final meta-test accuracies, metrics to a netCDF file."""
+    cfg = _config_from_args(args)
+    from gpicl_phase import single_run
+
+    return single_run.main(cfg, out=args.out, progress=not args.quiet)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set: expected FIELD=VALUE, got {text!r}")
+    return key.strip().replace("-", "_"), value.strip()
+
+
+def cmd_sweep(args) -> int:
+    """Runs (or resumes) a sweep into a store; refines it when the file has a [refine] table."""
+    from gpicl_phase.sweep import SpecError, load
+    from gpicl_phase.sweep.runner import SweepError, check_arguments, run_sweep
+
+    try:
+        overrides = dict(_key_value(kv) for kv in args.set or ())
+        spec = load(args.spec, smoke=args.smoke, overrides=overrides, max_cells=args.max_cells)
+        kwargs = dict(executor=args.executor, max_pack=args.max_pack, workers=args.workers,
+                      scheduler=args.scheduler, progress=not args.quiet, task_source=args.task_source,
+                      checkpoint_every=args.checkpoint_every)
+        check_arguments(spec, **{k: kwargs[k] for k in ("task_source", "max_pack", "workers", "executor",
+                                                         "checkpoint_every")})
+        if args.dry_run:
+            return _dry_run(spec, args)
+        if not args.store:
+            raise SweepError("--store is required (where results go); or use --dry-run to check the file only")
+        if spec.refine is not None and not args.no_refine:
+            from gpicl_phase.refine import refine
+
+            return _refined(refine(spec, args.store, spec.refine, **kwargs), args.store)
+        summary = run_sweep(spec, args.store, **kwargs)
+    except (SpecError, SweepError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    _print_summary(args.store, summary)
+    return 0 if summary.ok else 1
+
+
+def cmd_refine(args) -> int:
+    """Adds cells where the phase changes along numeric axes, runs them, until boundaries are located."""
+    from gpicl_phase.refine import refine, store_spec
+    from gpicl_phase.store import StoreError
+    from gpicl_phase.sweep.runner import SweepError, check_arguments
+    from gpicl_phase.sweep.spec import Refine
+
+    try:
+        spec = store_spec(args.store)
+        base = spec.refine or Refine()
+        settings = Refine(axes=tuple(args.axis) if args.axis else base.axes,
+                          resolution=base.resolution if args.resolution is None else args.resolution,
+                          max_rounds=base.max_rounds if args.max_rounds is None else args.max_rounds,
+                          between=base.between)
+    except (ValueError, SweepError) as err:  # StoreError, SpecError, a store without a spec, bad settings
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    kwargs = dict(max_pack=args.max_pack, progress=not args.quiet, checkpoint_every=args.checkpoint_every)
+    try:
+        check_arguments(spec, max_pack=args.max_pack, checkpoint_every=args.checkpoint_every)
+        return _refined(refine(spec, args.store, settings, **kwargs), args.store)
+    except (SweepError, StoreError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _print_summary(path, summary) -> None:
+    print(f"{path}: {summary.cells} cells; {summary.skipped} already finished; wrote "
+          f"{summary.written or 'nothing'} ({summary.run_steps:,} run-steps) in {summary.wall_time:.1f} s")
+    for failure in summary.failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+
+
+def _refined(result, path) -> int:
+    for s in result.sweeps:
+        _print_summary(path, s)
+    print(f"refinement: {result.rounds} round(s); {len(result.located)} boundaries located, "
+          f"{len(result.open)} still wider than the resolution")
+    for b in result.open:
+        where = ", ".join(f"{k}={v}" for k, v in b.series.items())
+        print(f"  open: {where}: {b.phases[0]} at {b.low:g} | {b.phases[1]} at {b.high:g} ({b.octaves:.2f} octaves)")
+    return 0 if result.ok else 1
+
+
+def _dry_run(spec, args) -> int:
+    """Prints the plan of a sweep and traces each program; nothing is trained or written."""
+    from gpicl_phase.sweep.dry_run import check_sweep
+
+    print(f"{spec.name}: {spec.size} runs; tracing each compiled program (nothing is trained or written)")
+    print("group  runs/pack  steps (max)   task source     MiB/run  shapes")
+
+    def show(c):
+        source = f"bank of {c.bank}" if c.bank else "fresh draws"
+        budget = f"{c.steps} ({c.max_steps})" if c.max_steps > c.steps else f"{c.steps}"
+        print(f"{c.group:5d}  {c.runs:4d}/{c.size:<4d}  {budget:12s}  {source:14s} {c.run_mib:8.1f}  {c.static}")
+
+    chunks = check_sweep(spec, max_pack=args.max_pack, task_source=args.task_source, on_chunk=show)
+    groups = len({c.group for c in chunks})
+    print(f"ok: {len(chunks)} chunks in {groups} compiled program group(s); every program traces")
+    return 0
+
+
+def cmd_status(args) -> int:
+    """Completion table of a store."""
+    from gpicl_phase import report
+    from gpicl_phase.store import StoreError
+
+    try:
+        print(report.status_text(args.store))
+        if args.verify:
+            text, damaged = report.verify_text(args.store)
+            print(text, file=sys.stderr if damaged else sys.stdout)
+            return 1 if damaged else 0
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    """Phase table, boundaries, plateaus; tidy CSV/Parquet."""
+    from gpicl_phase.analysis import Thresholds
+    from gpicl_phase.analysis.report import analyze_main
+
+    try:
+        th = Thresholds.from_args(args, base=_store_thresholds(args.stores[0]))
+    except (OSError, ValueError) as err:
+        print(f"error: thresholds: {err}", file=sys.stderr)
+        return 2
+    return analyze_main(args.stores, args.out, th)
+
+
+def _store_thresholds(path):
+    """The thresholds a store's sweep stopped and refined with (None when it records none, or is unreadable)."""
+    from gpicl_phase.rules import Thresholds
+    from gpicl_phase.store import StoreError, store_attrs
+
+    try:
+        text = store_attrs(path).get("thresholds")
+        return Thresholds.from_json(text) if text else None
+    except (StoreError, ValueError):
+        return None  # analyze_main reports an unreadable store itself
+
+
+def cmd_app(args) -> int:
+    """Serves the Dash app."""
+    from gpicl_phase.store import StoreError, store_attrs
+
+    try:
+        for path in args.stores:
+            store_attrs(path)  # a path that is not a store is refused here, not as an error page later
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from app.main import serve
+
+    try:
+        serve(args.stores, host=args.host, port=args.port)  # warns itself when binding beyond localhost
+    except OSError as err:  # the port is taken, or the host cannot be bound
+        print(f"error: cannot serve on {args.host}:{args.port}: {err.strerror or err}; try another --port",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Static figures and the CSV of the data plotted; with --paper, the paper's whole figure set."""
+    if args.paper:
+        from gpicl_phase.figures.paper_export import export_paper_main
+
+        return export_paper_main(args.stores, args.out, args.format, args.style)
+    from gpicl_phase.figures.export import export_main
+
+    return export_main(args.stores, args.figure, args.format, args.out, args.style)
+
+
+def cmd_data(args) -> int:
+    """Datasets: fetch into the cache, or list what is available."""
+    from gpicl_phase import data
+
+    if args.data_cmd == "list":
+        print(f"cache directory: {data.cache_dir()}  (set GPICL_PHASE_DATA to move it)")
+        for name, ok in data.available().items():
+            print(f"  {name:15s} {'available' if ok else 'missing: gpicl-phase data fetch ' + name}")
+        return 0
+    try:
+        got = data.fetch(args.names)
+    except data.DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for name, paths in got.items():
+        print(f"{name}: {', '.join(map(str, paths)) or 'embedded, nothing to fetch'}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job on the embedded default: a small sweep, its analysis, then the app."""
+    from gpicl_phase import demo
+
+    return demo.main(store=args.store, serve=not args.no_app, port=args.port)
