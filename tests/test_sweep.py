@@ -97,7 +97,7 @@ def test_dry_run_names_the_group_whose_program_does_not_trace(tmp_path, monkeypa
     from gpicl_phase import models
     from gpicl_phase.sweep.dry_run import check_sweep
 
-    def broken(cfg, params, tokens):
+    def broken(cfg, params, tokens, engine):
         raise ValueError("shapes do not fit")
 
     real = models.MODELS["transformer"]

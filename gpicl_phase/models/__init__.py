@@ -1,4 +1,4 @@
-"""Sequence models behind one interface: ``init(cfg, key, input_dim)``, ``apply(cfg, params, tokens)``.
+"""Sequence models behind one interface: ``init(cfg, key, input_dim)``, ``apply(cfg, params, tokens, engine)``.
 
 Every model maps tokens ``[B, T, N_x + K + 1]`` to logits ``[B, T, K]`` and reports its parameter count
 and its state size (memory available to the next prediction; formulas in ../shared/PAPER.md).
@@ -16,19 +16,24 @@ from gpicl_phase.models.layers import param_count
 
 
 class Model(NamedTuple):
-    """The functions of one model kind."""
+    """The functions of one model kind; every call of a model goes through its entry in ``MODELS``."""
 
     init: Callable
     apply: Callable
     state_size: Callable
 
 
+def _one_lowering(apply_fn: Callable) -> Callable:
+    """``apply(cfg, params, tokens, engine)`` of a model with a single way to lower (it ignores the engine)."""
+    return lambda cfg, params, tokens_BxTxI, engine: apply_fn(cfg, params, tokens_BxTxI)
+
+
 MODELS = {
     "transformer": Model(transformer.init, transformer.apply, transformer.state_size),
-    "lstm": Model(recurrent.lstm_init, recurrent.lstm_apply, recurrent.lstm_state_size),
-    "mlp": Model(recurrent.mlp_init, recurrent.mlp_apply, recurrent.mlp_state_size),
-    "oplstm": Model(oplstm.init, oplstm.apply, oplstm.state_size),
-    "sgd": Model(sgd.init, sgd.apply, sgd.state_size),
+    "lstm": Model(recurrent.lstm_init, _one_lowering(recurrent.lstm_apply), recurrent.lstm_state_size),
+    "mlp": Model(recurrent.mlp_init, _one_lowering(recurrent.mlp_apply), recurrent.mlp_state_size),
+    "oplstm": Model(oplstm.init, _one_lowering(oplstm.apply), oplstm.state_size),
+    "sgd": Model(sgd.init, _one_lowering(sgd.apply), sgd.state_size),
 }
 
 
@@ -51,9 +56,7 @@ def init(cfg, key) -> dict:
 
 def apply(cfg, params, tokens_BxTxI: jax.Array, engine: Engine = REFERENCE) -> jax.Array:
     """Logits ``[B, T, K]``; ``engine``: how to lower them (only the Transformer has choices)."""
-    if cfg.model == "transformer":
-        return transformer.apply(cfg, params, tokens_BxTxI, engine)
-    return get(cfg.model).apply(cfg, params, tokens_BxTxI)
+    return get(cfg.model).apply(cfg, params, tokens_BxTxI, engine)
 
 
 def count_params(cfg) -> int:
