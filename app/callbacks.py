@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 
 from dash import ALL, Input, Output, State, dcc, no_update
@@ -9,7 +11,7 @@ from dash import ALL, Input, Output, State, dcc, no_update
 from app import ids, layout, urls
 from app.data import Stores
 from app.pages import PAGES
-from app.pages.common import guarded, store_picker
+from app.pages.common import guarded, notices, store_picker
 from gpicl_phase.figures import catalog
 from gpicl_phase.figures.export import ExportError, zip_bytes
 from gpicl_phase.figures.source import StoreProblem
@@ -45,7 +47,12 @@ def route(stores: Stores, current: dict | None, search: str | None):
         return [layout.controls(picker) if picker else None, layout.message(token.removeprefix("error: "), "error")]
     page = PAGES[current["page"]]
     body = guarded(page.body, stores, search or "", empty_outputs=("message",))
-    return [dcc.Store(id=ids.READY, data=current["token"]), *(body if isinstance(body, list) else [body])]
+    if not isinstance(body, list):  # the page cannot show this store: keep the way to another one
+        picker = store_picker(stores, current["store"])
+        body = [layout.controls(picker) if picker else None, body]
+    # Said once, as the page is built from the link: the controls then rewrite the URL to what is shown.
+    warned = [layout.message(text, "warn") for text in notices(stores, search)]
+    return [dcc.Store(id=ids.READY, data=current["token"]), *warned, *body]
 
 
 def banner(stores: Stores, current: dict | None):
@@ -91,13 +98,24 @@ def export_download(stores: Stores, pathname: str | None, search: str | None, fm
     try:
         source = stores.get(name)
         built = catalog.build(page.FIGURE, source, {**query, "store": name}, style)
-        stem = f"{name}_{page.FIGURE}"
+        stem = download_stem(name, page.FIGURE, query)
         t = time.perf_counter()
         data = zip_bytes(built, fmt, stem)
     except (StoreProblem, ExportError) as err:
         return no_update, layout.message(f"export failed: {err}", "error")
-    return (dcc.send_bytes(data, f"{stem}.zip"),
+    return (dcc.send_bytes(data, f"{stem}_{fmt}.zip"),
             f"exported {stem}.{fmt} + {stem}.csv ({time.perf_counter() - t:.1f} s)")
+
+
+def download_stem(store: str, figure: str, query: dict) -> str:
+    """File stem of an in-app export: store, figure and the URL's selections, so two exports of one page with
+    different selections never overwrite each other (e.g. cpu_phase_phase_color-acc-unseen_batch_size-64)."""
+    picks = [f"{k}-{v}" for k, v in query.items() if k != "store"]
+    stem = "_".join([store, figure, *picks])
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem)
+    if len(stem) > 120:  # file systems cap names; a hash keeps long selections distinct
+        stem = stem[:100] + "-" + hashlib.blake2b(stem.encode(), digest_size=4).hexdigest()
+    return stem
 
 
 def register(app, stores: Stores) -> None:

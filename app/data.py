@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from gpicl_phase.analysis import Thresholds, combine
+from gpicl_phase.analysis import Thresholds, check_combinable, combine
 from gpicl_phase.figures.source import Source, StoreProblem, load_source
 from gpicl_phase.store import StoreError, read_status
 
@@ -42,15 +42,35 @@ class Stores:
         self._status: dict[str, object] = {}
         self._loading: dict[str, threading.Lock] = {}
         self._sources: OrderedDict[tuple[str, str], Source] = OrderedDict()
+        self._combines: tuple[tuple[str, ...], str] | None = None  # (tokens, "" or why the stores do not combine)
 
     @property
     def names(self) -> list[str]:
-        """Store names in command-line order, then 'all' when there are several."""
-        return list(self.paths) + ([ALL] if len(self.paths) > 1 else [])
+        """Store names in command-line order, then 'all' when there are several and they combine."""
+        return list(self.paths) + ([ALL] if len(self.paths) > 1 and not self.why_not_combined() else [])
 
     def pick(self, name: str | None) -> str:
         """The named store, or the first when the name is missing or unknown (an old shared URL)."""
         return name if name in self.names else self.names[0]
+
+    def why_not_combined(self) -> str:
+        """'' when the stores combine along `arch`, else the reason (coordinates only, cached per store version)."""
+        if len(self.paths) < 2:
+            return "there is only one store"
+        tokens = tuple(self.token(n) for n in self.paths)
+        with self._lock:
+            if self._combines is not None and self._combines[0] == tokens:
+                return self._combines[1]
+        bad = [t.removeprefix("error: ") for t in tokens if t.startswith("error: ")]
+        why = "; ".join(bad)
+        if not why:
+            try:
+                check_combinable([self.get(n).ds for n in self.paths], labels=list(self.paths))
+            except ValueError as err:
+                why = str(err)
+        with self._lock:
+            self._combines = (tokens, why)
+        return why
 
     def token(self, name: str) -> str:
         """A string that changes whenever any run's status changes; 'error: ...' for an unreadable store."""
@@ -119,6 +139,9 @@ class Stores:
 
     def _combined(self, token: str) -> Source:
         """Every store combined along `arch`; StoreProblem naming the differences when they do not combine."""
+        why = self.why_not_combined()
+        if why:
+            raise StoreProblem(why)
         parts = [self.get(n) for n in self.paths]
         ds = combine([p.ds for p in parts], labels=list(self.paths))
         return Source(ds=ds, name=ALL, token=token, th=self.th)

@@ -40,4 +40,9 @@ def serve(paths: list[str], host: str = "127.0.0.1", port: int = 8050, debug: bo
     # Big stores take seconds to load (each run is its own chunk): start while the browser is still opening.
     threading.Thread(target=app.stores.warm, name="warm-stores", daemon=True).start()
     print(f"gpicl-phase app on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/", file=sys.stderr)
-    app.run(host=host, port=port, debug=debug)
+    if debug:  # Flask's reloader and in-page error pop-ups: for working on the app itself
+        app.run(host=host, port=port, debug=True)
+        return
+    import waitress  # a production WSGI server (pure Python): threads for parallel callbacks, no dev warning
+
+    waitress.serve(app.server, host=host, port=port, threads=8, ident="gpicl-phase")

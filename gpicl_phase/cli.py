@@ -146,6 +146,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("stores", nargs="+")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=_port, default=8050)
+    ap.add_argument("--debug", action="store_true",
+                    help="Flask's development server with reloading and in-page errors (default: waitress)")
     ap.set_defaults(func=commands.cmd_app)
 
     e = sub.add_parser("export", help="write publication figures (SVG, PDF, PNG) and the data plotted (CSV)")

@@ -191,7 +191,7 @@ def cmd_app(args) -> int:
     from app.main import serve
 
     try:
-        serve(args.stores, host=args.host, port=args.port)  # warns itself when binding beyond localhost
+        serve(args.stores, host=args.host, port=args.port, debug=args.debug)  # warns itself when binding beyond localhost
     except OSError as err:  # the port is taken, or the host cannot be bound
         print(f"error: cannot serve on {args.host}:{args.port}: {err.strerror or err}; try another --port",
               file=sys.stderr)

@@ -56,3 +56,13 @@ def _no_persistent_compile_cache_between_tests():
 
         jax.config.update("jax_compilation_cache_dir", None)
         compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium WebDriver shared by one test module (see conftest_browser for finding Chromium)."""
+    from conftest_browser import make_driver
+
+    driver = make_driver()
+    yield driver
+    driver.quit()

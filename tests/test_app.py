@@ -67,7 +67,7 @@ def find_ids(component) -> list:
 def test_create_app_builds_a_dash_app_without_reading_stores(paths):
     app = create_app(list(paths.values()))
     assert isinstance(app, dash.Dash)
-    assert app.stores.names == ["done", "half", "empty", "old", "notes", "all"]
+    assert app.stores.names == ["done", "half", "empty", "old", "notes"], "no 'all': old and notes do not open"
     assert ids.PAGE in str(app.layout)
 
 
@@ -145,9 +145,51 @@ def test_half_written_store_draws_what_is_done(stores):
     assert callbacks.banner(stores, callbacks.version(stores, "/phase", "?store=done", None)) is None
 
 
-def test_all_stores_combined_or_why_not(stores):
-    fig = phase.figure(stores, "?store=all")
-    assert "not a Zarr v3 results store" in fig.layout.annotations[0].text
+def test_all_stores_combined_only_when_they_combine(stores, paths, tmp_path):
+    # These stores do not combine: 'all' is not offered, a link asking for it says why and shows a store.
+    assert "all" not in stores.names and "not a Zarr v3 results store" in stores.why_not_combined()
+    v = callbacks.version(stores, "/plateau", "?store=all", None)
+    assert v["store"] == "done"
+    body = callbacks.route(stores, v, "?store=all")
+    assert "all stores combined, which is not available" in texts(body) and "not a Zarr v3" in texts(body)
+    assert ids.query("store") in find_ids(body), "the store picker stays"
+    # Two stores with the same axes combine along arch.
+    synthetic_store(tmp_path / "a.zarr", d_models=(16,), num_tasks=(1, 16), seq_len=10, steps=200, log_every=20)
+    synthetic_store(tmp_path / "b.zarr", d_models=(16,), num_tasks=(1, 16), seq_len=10, steps=200, log_every=20,
+                    seed=1)
+    both = Stores([str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr")])
+    assert both.names == ["a", "b", "all"] and both.why_not_combined() == ""
+    assert [t.type for t in phase.figure(both, "?store=all").data].count("heatmap") >= 2
+
+
+def test_a_page_the_store_cannot_make_keeps_the_store_picker(stores):
+    # Pages whose figure the first store cannot make still offer the other stores (no dead end).
+    v = callbacks.version(stores, "/phase", "?store=notes", None)
+    body = callbacks.route(stores, v, "?store=notes")
+    assert "not a Zarr v3" in texts(body) and ids.query("store") in find_ids(body)
+    v = callbacks.version(stores, "/detail", "?store=empty", None)
+    assert ids.query("store") in find_ids(callbacks.route(stores, v, "?store=empty"))
+
+
+def test_a_link_to_values_the_store_lacks_says_so(stores):
+    search = "?store=done&d_model=999&num_tasks=3"
+    body = callbacks.route(stores, callbacks.version(stores, "/detail", search, None), search)
+    text = texts(body)
+    assert "asked for d_model=999, which is not in 'done' (d_model: 16, 64)" in text
+    assert "asked for num_tasks=3" in text
+    search = "?store=nope"
+    text = texts(callbacks.route(stores, callbacks.version(stores, "/phase", search, None), search))
+    assert "asked for store 'nope', which is not open here" in text
+    good = "?store=done&d_model=16"
+    assert "asked for" not in texts(callbacks.route(stores, callbacks.version(stores, "/detail", good, None), good))
+
+
+def test_downloads_name_the_selection_and_the_format():
+    a = callbacks.download_stem("cpu_phase", "phase", {"store": "cpu_phase", "color": "acc:unseen"})
+    b = callbacks.download_stem("cpu_phase", "phase", {"store": "cpu_phase", "color": "phase"})
+    assert a == "cpu_phase_phase_color-acc-unseen" and a != b
+    long = callbacks.download_stem("s", "phase", {f"axis{i}": "x" * 20 for i in range(10)})
+    assert len(long) <= 120 and long != callbacks.download_stem("s", "phase", {f"axis{i}": "y" * 20 for i in range(10)})
 
 
 def test_sync_url_merges_controls_into_the_query():
@@ -181,7 +223,7 @@ def test_export_button_zips_figure_and_csv(stores):
 
     require_chromium()
     data, msg = callbacks.export_download(stores, "/plateau", "?store=done", "svg", "paper")
-    assert "done_plateau.svg" in msg
+    assert "done_plateau.svg" in msg and data["filename"] == "done_plateau_svg.zip"
     import base64
 
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(data["content"]))) as z:
@@ -194,12 +236,18 @@ def test_export_of_a_bad_store_is_a_message(stores):
     assert data is dash.no_update and "schema_version" in texts(msg)
 
 
-def test_serve_warns_beyond_localhost(monkeypatch, capsys, paths):
-    ran = {}
-    monkeypatch.setattr(dash.Dash, "run", lambda self, **kw: ran.update(kw))
+def test_serve_warns_beyond_localhost_and_uses_waitress_unless_debugging(monkeypatch, capsys, paths):
+    import waitress
+
+    ran, debugged = {}, {}
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: ran.update(kw, app=app))
+    monkeypatch.setattr(dash.Dash, "run", lambda self, **kw: debugged.update(kw))
     serve([paths["done"]], host="0.0.0.0", port=8123)
-    assert ran == {"host": "0.0.0.0", "port": 8123, "debug": False}
+    assert {k: ran[k] for k in ("host", "port")} == {"host": "0.0.0.0", "port": 8123} and not debugged
+    assert ran["app"].__class__.__name__ == "Flask"
     assert "warning" in capsys.readouterr().err
+    serve([paths["done"]], port=8124, debug=True)
+    assert debugged == {"host": "127.0.0.1", "port": 8124, "debug": True}
     serve([paths["done"]], host="127.0.0.1", port=8123)
     assert "warning" not in capsys.readouterr().err
     assert Path(paths["done"]).exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest_browser import LiveServer, make_driver
+from conftest_browser import LiveServer
 
 from app.main import create_app
 from gpicl_phase import store
@@ -37,13 +37,6 @@ def live(tmp_path_factory):
     server.root = root
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    driver = make_driver()
-    yield driver
-    driver.quit()
 
 
 def wait_for(browser, script: str, what: str):
@@ -145,7 +138,8 @@ def test_export_button_writes_the_figure_shown(live, browser):
     browser.get(live.url + "/improvement?store=sweep&d_model=32")
     plot(browser, "improvement-graph")
     browser.find_element("id", "export-btn").click()
-    wait_for(browser, "return document.body.innerText.includes('exported sweep_improvement.svg')", "the export")
+    wait_for(browser, "return document.body.innerText.includes('exported sweep_improvement_d_model-32')",
+             "the export, named by its selection")
     assert_clean_console(browser)
 
 

@@ -164,13 +164,59 @@ def test_detail_curves_for_every_stream_and_seed(source):
     assert list(runs["seed"]) == [0, 1] and {"param_count", "state_size", "status"} <= set(runs.columns)
 
 
+def test_detail_of_a_store_without_a_seed_axis_draws_its_one_run():
+    ds = synthetic_store(d_models=(16,), num_tasks=(1, 4, 64), seeds=(0,), seq_len=10, steps=400, log_every=20,
+                         eval_every=200).isel(seed=0, drop=True)
+    source = Source(ds=ds, name="noseed")
+    loss = detail.build_loss(source, {"d_model": "16", "num_tasks": "64"})
+    (run,) = [t for t in loss.figure.data if t.type == "scatter"]
+    assert run.name == "run" and len(run.x) == 20
+    runs = detail.runs_table(source.data, {"d_model": 16, "num_tasks": 64})
+    assert "seed" not in runs.columns and len(runs) == 1
+
+
+def test_plateau_opens_on_a_slice_where_runs_leave_the_plateau():
+    # Every run at the most tasks fails (never leaves the plateau): the default slice must not be that one.
+    ds = synthetic_store(d_models=(16, 32), num_tasks=(4, 64), batch_sizes=(32, 128), seq_len=10, steps=2000,
+                         log_every=20, eval_every=500, plateau_steps=300)
+    ds["train_loss"].loc[{"num_tasks": 64}] = np.log(10)
+    source = Source(ds=ds, name="stuck")
+    sel = plateau.resolve(source, {})
+    assert sel["over"] == "batch_size" and sel["fixed"]["num_tasks"] == 4
+    assert plateau.resolve(source, {"num_tasks": "64"})["fixed"]["num_tasks"] == 64, "the URL's choice is kept"
+    fig = plateau.build(source, {"num_tasks": "64"}).figure
+    assert any("no run in this slice left the plateau" in (a.text or "") for a in fig.layout.annotations)
+    assert any((a.text or "").startswith("ln 10") for a in fig.layout.annotations), "the ln K line is labelled"
+
+
+def test_log_ticks_give_a_narrow_range_three_ticks():
+    from gpicl_phase.figures.style import log_ticks
+
+    one = log_ticks([2000, 2000])
+    assert one["tickvals"] == [1000, 2000, 5000] and 10 ** one["range"][0] <= 1000 and 10 ** one["range"][1] >= 5000
+    assert "range" not in log_ticks([100, 5000])
+
+
 def test_detail_default_cell_is_the_best_generalizing_one(source):
     cell = detail.resolve(source, {})["cell"]
     assert cell["num_tasks"] >= 2**14
 
 
+def test_progress_of_a_big_sweep_opens_on_counts_and_shows_the_grid_on_demand(source):
+    assert progress.pick_view(10_000, {}) == "summary" and progress.pick_view(100, {}) == "grid"
+    assert progress.pick_view(10_000, {"view": "grid"}) == "grid"
+    built = progress.build(source, {"view": "summary"})
+    assert {t.type for t in built.figure.data} == {"bar"} and built.figure.layout.barmode == "stack"
+    assert built.data["runs"].sum() == source.ds["status"].size
+    done = built.data[built.data["status"] == "done"]["runs"].sum()
+    assert done == int((source.ds["status"] == 2).sum())
+    grid = progress.build(source, {"view": "grid"})
+    assert [t.type for t in grid.figure.data] == ["heatmap"]
+    assert grid.figure.data[0].colorbar.lenmode == "pixels", "the colour bar does not stretch over a tall grid"
+
+
 def test_progress_counts_every_run(source):
-    built = progress.build(source, {})
+    built = progress.build(source, {"view": "grid"})
     assert len(built.data) == source.ds["status"].size
     c = progress.counts(built.data)
     assert c["done"] == int((source.ds["status"] == 2).sum()) and sum(c.values()) == source.ds["status"].size
@@ -188,6 +234,9 @@ def test_empty_store_says_so_and_progress_still_draws(empty):
 def test_paper_style_is_sized_and_plain(source):
     fig = catalog.build("phase", source, {}, style="paper").figure
     assert fig.layout.width and fig.layout.height and fig.layout.font.size == 10
+    # No baked-in title and no band where it was: a caption says what the figure is.
+    assert fig.layout.title.text is None and fig.layout.margin.t <= 60
+    assert catalog.build("phase", source, {}, style="screen").figure.layout.title.text.startswith("Phases of")
     with pytest.raises(ValueError, match="unknown style"):
         catalog.build("phase", source, {}, style="poster")
 

@@ -17,6 +17,35 @@ def source_for(stores: Stores, search: str | None) -> tuple[Source, dict]:
     return stores.get(name), {**query, "store": name}
 
 
+def notices(stores: Stores, search: str | None) -> list[str]:
+    """What in the URL this app cannot show as asked (an unknown store, an axis value the store lacks), so a
+    shared link that falls back to another view says so instead of silently showing something else."""
+    query = urls.parse(search)
+    asked, name = query.get("store"), stores.pick(query.get("store"))
+    out = []
+    if asked and asked != name:
+        if asked == ALL:
+            out.append(f"The link asked for all stores combined, which is not available: {stores.why_not_combined()}. "
+                       f"Showing '{name}'.")
+        else:
+            out.append(f"The link asked for store '{asked}', which is not open here (open: {', '.join(stores.paths)}). "
+                       f"Showing '{name}'.")
+    try:
+        ds = stores.get(name).ds
+    except StoreProblem:
+        return out  # the page says what is wrong with the store
+    for a in ax.sweep_axes(ds):
+        if a in query:
+            try:
+                ax.coerce(ds, a, query[a])
+            except ValueError:
+                values = ax.sorted_values(ds, a)
+                shown = ", ".join(ax.fmt(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
+                out.append(f"The link asked for {a}={query[a]}, which is not in '{name}' ({a}: {shown}); "
+                           f"showing another {a}.")
+    return out
+
+
 def store_picker(stores: Stores, name: str):
     """The store dropdown; omitted when the app serves one store."""
     if len(stores.names) < 2:

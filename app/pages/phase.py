@@ -10,6 +10,7 @@ from app.pages.common import axis_dropdowns, guarded, source_for, store_picker
 from gpicl_phase.figures import axes as ax
 from gpicl_phase.figures import catalog, views
 from gpicl_phase.figures import phase as fig_phase
+from gpicl_phase.figures import style as st
 
 PATH = "/phase"
 FIGURE = "phase"
@@ -33,7 +34,20 @@ def body(stores: Stores, search: str) -> list:
         html.Div("Hover a cell for its seeds' spread; click it to open the cell's runs.",
                  style={"fontSize": "13px", "color": "#555"}),
         layout.graph(GRAPH),
+        phase_help(),
     ]
+
+
+def phase_help() -> html.Details:
+    """What each phase colour means, with the colour itself (docs/analysis.md has the rules)."""
+    def item(phase: str):
+        swatch = html.Span(style={"display": "inline-block", "width": "12px", "height": "12px", "marginRight": "6px",
+                                  "background": st.PHASE_COLORS[phase], "border": "1px solid #999"})
+        return html.Li([swatch, html.B(phase), f": {st.PHASE_NOTES[phase]}"])
+
+    return html.Details([html.Summary("What the phases mean"),
+                         html.Ul([item(p) for p in st.PHASES if p in st.PHASE_NOTES], style={"fontSize": "13px"})],
+                        id="phase-help", open=False)
 
 
 def layout_key(source, query: dict) -> list:

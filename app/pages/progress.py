@@ -8,6 +8,7 @@ from app import ids, layout
 from app.data import Stores
 from app.pages.common import guarded, source_for, store_picker
 from gpicl_phase.figures import catalog
+from gpicl_phase.figures import progress as fig_progress
 
 PATH = "/progress"
 FIGURE = "progress"
@@ -17,9 +18,13 @@ MAX_PROBLEMS = 50
 
 
 def body(stores: Stores, search: str) -> list:
-    """The store picker, the status grid and the list of failed/diverged runs."""
+    """The store picker, the view (counts per status, or the run grid) and the list of failed/diverged runs."""
     source, query = source_for(stores, search)
-    return [layout.controls(store_picker(stores, query["store"])), layout.graph(GRAPH), html.Div(id=PROBLEMS)]
+    view = fig_progress.pick_view(source.status_codes.size, query)
+    return [layout.controls(store_picker(stores, query["store"]),
+                            layout.dropdown("view", "show", [("summary", "runs per status"), ("grid", "every run")],
+                                            view)),
+            layout.graph(GRAPH), html.Div(id=PROBLEMS)]
 
 
 def view(stores: Stores, search: str) -> tuple:
@@ -27,11 +32,12 @@ def view(stores: Stores, search: str) -> tuple:
     def make():
         source, query = source_for(stores, search)
         built = catalog.build(FIGURE, source, query)
-        bad = built.data[built.data["status"].isin(["failed", "diverged"])]
+        runs = fig_progress.status_frame(source)
+        bad = runs[runs["status"].isin(["failed", "diverged", "damaged"])]
         items = [html.Li(f"{r.row} {r.x}: {r.status}" + (f" - {r.message}" if r.message else ""))
                  for r in bad.head(MAX_PROBLEMS).itertuples(index=False)]
         more = [html.Li(f"... and {len(bad) - MAX_PROBLEMS} more")] if len(bad) > MAX_PROBLEMS else []
-        problems = html.Div([html.H4("Failed and diverged runs"), html.Ul(items + more)]) if items else html.Div()
+        problems = html.Div([html.H4("Failed, diverged and damaged runs"), html.Ul(items + more)]) if items else html.Div()
         return built.figure, problems
 
     return guarded(make, empty_outputs=("figure", "message"))

@@ -21,6 +21,7 @@ Load a store that you will analyse repeatedly (`ds = ds.load()`): every run is i
     plateau_power_law(ds, th, *, x="batch_size", by=()) -> DataFrame   exponent (+ se, CI), prefactor, r2, ...
     state_size_trend(ds, th, *, stream="unseen", metric="acc_last") -> DataFrame   rho, p, r2 per predictor
     combine(datasets, *, dim="arch", labels=None) -> Dataset
+    check_combinable(datasets, *, dim="arch", labels=None) -> labels   (combine's ValueError, no data read)
     tidy_table(ds, th, dim="seed") -> DataFrame      rows "run" and "seeds"; write_tables(df, prefix) -> [Path]
     summary_text(ds, th) -> str;  analyze_main(paths, out, thresholds) -> int (exit code)
 
@@ -30,7 +31,7 @@ Definitions and their mapping to the paper's words: docs/analysis.md.
 """
 
 from gpicl_phase.analysis.boundaries import FLAGS, first_crossing, transition_boundaries
-from gpicl_phase.analysis.combine import combine
+from gpicl_phase.analysis.combine import check_combinable, combine
 from gpicl_phase.analysis.metrics import axis_dims, run_metrics, usable
 from gpicl_phase.analysis.phases import PHASES, classify, classify_cells
 from gpicl_phase.analysis.plateau import plateau_power_law, plateaus
@@ -49,6 +50,7 @@ __all__ = [
     "axis_dims",
     "classify",
     "classify_cells",
+    "check_combinable",
     "combine",
     "first_crossing",
     "metric_column",

@@ -21,6 +21,25 @@ def combine(datasets: Sequence[xr.Dataset], *, dim: str = "arch", labels: Sequen
     """
     if not datasets:
         raise ValueError("combine needs at least one Dataset")
+    labels = check_combinable(datasets, dim=dim, labels=labels)
+    if all(dim in axis_dims(d) for d in datasets):
+        parts = list(datasets)
+    else:
+        parts = [d.expand_dims({dim: [label]}) for d, label in zip(datasets, labels, strict=True)]
+    out = xr.concat(
+        parts, dim=dim, data_vars="all", coords="different", compat="equals", join="exact",
+        combine_attrs="drop_conflicts",
+    )
+    out.attrs["sources"] = json.dumps({label: _plain(d.attrs) for label, d in zip(labels, datasets, strict=True)})
+    return out
+
+
+def check_combinable(datasets: Sequence[xr.Dataset], *, dim: str = "arch",
+                     labels: Sequence[str] | None = None) -> list[str]:
+    """The labels `combine` would use; raises the ValueError `combine` would raise, reading no data (coordinates
+    and attributes only), so a caller can ask whether stores combine before paying for it."""
+    if not datasets:
+        raise ValueError("combine needs at least one Dataset")
     existing = all(dim in axis_dims(d) for d in datasets)
     if not existing and any(dim in d.dims for d in datasets):
         raise ValueError(f"{dim!r} is an axis of some stores but not of others")
@@ -32,17 +51,9 @@ def combine(datasets: Sequence[xr.Dataset], *, dim: str = "arch", labels: Sequen
         all_labels = [str(v) for d in datasets for v in d[dim].values]
         if len(set(all_labels)) != len(all_labels):
             raise ValueError(f"{dim} values repeat across stores: {all_labels}")
-        parts = list(datasets)
-    else:
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"labels must be distinct, got {labels}; pass labels=[...]")
-        parts = [d.expand_dims({dim: [label]}) for d, label in zip(datasets, labels, strict=True)]
-    out = xr.concat(
-        parts, dim=dim, data_vars="all", coords="different", compat="equals", join="exact",
-        combine_attrs="drop_conflicts",
-    )
-    out.attrs["sources"] = json.dumps({label: _plain(d.attrs) for label, d in zip(labels, datasets, strict=True)})
-    return out
+    elif len(set(labels)) != len(labels):
+        raise ValueError(f"labels must be distinct, got {labels}; pass labels=[...]")
+    return labels
 
 
 def _default_labels(datasets: Sequence[xr.Dataset]) -> list[str]:

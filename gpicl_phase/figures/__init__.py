@@ -3,11 +3,11 @@
 Never imports JAX. `query` below is a dict of the selections the app keeps in its URL (str values), e.g.
 `{"color": "acc:unseen", "facet": "none", "batch_size": "128"}`; missing or stale entries take defaults.
 
-    load_source(path, *, name=None, token="", th=None, status=None) -> Source   (raises StoreError)
+    load_source(path, *, name=None, token="", th=None, status=None) -> Source   (raises StoreProblem)
     Source(ds, name=...)                         a Dataset (store or synthetic) with memoized analysis
     build(name, source, query=None, style="screen") -> Built(figure, data, title)
         name in BUILDERS: phase, plateau, incontext (Fig. 3), improvement (Fig. 4), statesize, progress
-        raises StoreProblem (a ValueError) with a readable reason when the store cannot make the figure
+        raises StoreProblem (an exception class of its own) with a readable reason when the store cannot make the figure
     export(paths, figure="all", fmt="svg", out_dir=".", style="paper", *, query=None, thresholds=None)
         -> [Path]   writes <store>_<figure>.<fmt> and .csv; raises ExportError without Chromium
     export_main(paths, figure, fmt, out, style="paper") -> int   the CLI's exit code (0, or 2 with a reason)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from gpicl_phase.figures import detail, improvement, phase, plateau, progress, statesize
 from gpicl_phase.figures.source import Source
-from gpicl_phase.figures.style import check_style
+from gpicl_phase.figures.style import check_style, for_print
 from gpicl_phase.figures.views import Built
 
 # name -> builder(source, query, style) -> Built. "incontext" is Fig. 3 (accuracy vs examples seen, one cell),
@@ -23,7 +24,9 @@ PAPER_FIGURES = ("phase", "plateau", "incontext", "improvement", "statesize")  #
 
 
 def build(name: str, source: Source, query: dict | None = None, style: str = "screen") -> Built:
-    """Build figure `name` for a source and URL-style query (selections); ValueError for unknown names."""
+    """Build figure `name` for a source and URL-style query (selections); ValueError for unknown names.
+    In the paper style the figure has no title (see `style.for_print`)."""
     if name not in BUILDERS:
         raise ValueError(f"unknown figure {name!r}; choose one of {', '.join(BUILDERS)}")
-    return BUILDERS[name](source, dict(query or {}), check_style(style))
+    built = BUILDERS[name](source, dict(query or {}), check_style(style))
+    return replace(built, figure=for_print(built.figure)) if style == "paper" else built

@@ -36,7 +36,7 @@ def runs_table(ds: xr.Dataset, cell: dict) -> pd.DataFrame:
     for seed in _seeds(sub):
         code = int(_one(sub, "status", seed).values)
         rows.append({
-            "seed": seed,
+            **({"seed": seed} if seed is not None else {}),  # a store without a seed axis has one run per cell
             "status": STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else str(code),
             "param_count": int(_one(sub, "param_count", seed).values),
             "state_size": int(_one(sub, "state_size", seed).values),
@@ -63,12 +63,14 @@ def cell_config(ds: xr.Dataset, cell: dict) -> dict:
 
 
 def loss_frame(ds: xr.Dataset, cell: dict) -> pd.DataFrame:
-    """Training loss per logged step for each seed of the cell: columns seed, step, loss (NaN rows dropped)."""
+    """Training loss per logged step for each seed of the cell: columns seed, step, loss (NaN rows dropped);
+    seed is "" in a store without a seed axis (its one run per cell)."""
     sub = cell_slice(ds, cell)
     frames = []
     for seed in _seeds(sub):
         loss = np.asarray(_one(sub, "train_loss", seed).values, dtype=float)
-        frames.append(pd.DataFrame({"seed": seed, "step": sub["log_step"].values, "loss": loss}))
+        frames.append(pd.DataFrame({"seed": "" if seed is None else seed, "step": sub["log_step"].values,
+                                    "loss": loss}))
     df = pd.concat(frames, ignore_index=True)
     return df[np.isfinite(df["loss"])].reset_index(drop=True)
 
@@ -101,7 +103,7 @@ def loss_figure(df: pd.DataFrame, *, title: str = "", style: str = "screen", num
     """Training loss against step, one line per seed, with ln K (the loss at chance, the plateau) marked."""
     fig = go.Figure()
     for i, (seed, g) in enumerate(df.groupby("seed", sort=True)):
-        fig.add_trace(go.Scatter(x=g["step"], y=g["loss"], mode="lines", name=f"seed {seed}",
+        fig.add_trace(go.Scatter(x=g["step"], y=g["loss"], mode="lines", name=f"seed {seed}" if seed != "" else "run",
                                  line=dict(color=st.color(i), width=st.line_width(style))))
     fig.add_hline(y=float(np.log(num_classes)), line=dict(color="grey", dash="dot", width=1),
                   annotation_text=f"ln {num_classes}", annotation_position="top right")

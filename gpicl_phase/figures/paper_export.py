@@ -109,7 +109,8 @@ def paper_set(sources: Sequence[Source], query: dict | None = None, style: str =
             if name == "table1":
                 made.append(Made(name, source.name, stem, None, b.data, table1_latex(b.data, table1_caption(b.data))))
             else:
-                made.append(Made(name, source.name, stem, b.figure, b.data))
+                figure = st.for_print(b.figure) if style == "paper" else b.figure
+                made.append(Made(name, source.name, stem, figure, b.data))
     return PaperSet(made, missing)
 
 

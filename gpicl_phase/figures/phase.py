@@ -243,7 +243,8 @@ def build(source: Source, query: dict, style: str = "screen") -> views.Built:
     cells, boundary, metric_title = tables(source, sel)
     fig = phase_figure(cells, boundary, sel["color"], y_title=sel["y"] or "", metric_title=metric_title, style=style)
     fixed = ", ".join(ax.label(a, v) for a, v in sel["fixed"].items())
-    fig.update_layout(title=f"Phases of {source.name}" + (f" ({fixed})" if fixed else ""))
+    what = "Phases" if sel["color"] == "phase" else metric_title[:1].upper() + metric_title[1:]
+    fig.update_layout(title=f"{what} of {source.name}" + (f" ({fixed})" if fixed else ""))
     ints = {c: "Int64" for c in ("y_order", "num_tasks", "n", "agree")}  # stay ints beside the boundary rows' NaN
     data = cells.drop(columns=["key"]).astype(ints).assign(part="cell")
     data = pd.concat([data, boundary.assign(part="boundary_log2_num_tasks")], ignore_index=True)

@@ -41,8 +41,12 @@ def plateau_figure(curves: pd.DataFrame, escapes: pd.DataFrame, fit: pd.DataFram
                 customdata=np.stack([e["seed"].astype(str), e["length"]], -1),
                 hovertemplate=f"{lab}, seed %{{customdata[0]}}<br>escape at step %{{x}}"
                               "<br>plateau length %{customdata[1]}<extra></extra>"), row=1, col=1)
-    fig.add_hline(y=float(np.log(num_classes)), line=dict(color="grey", dash="dot", width=1), row=1, col=1)
+    fig.add_hline(y=float(np.log(num_classes)), line=dict(color="grey", dash="dot", width=1), row=1, col=1,
+                  annotation_text=f"ln {num_classes} (chance)", annotation_position="bottom left")
     pts = escapes[np.isfinite(escapes["length"]) & (escapes["length"] > 0)] if len(escapes) else escapes
+    if not len(pts):
+        fig.add_annotation(text="no run in this slice left the plateau<br>within its training budget",
+                           showarrow=False, xref="x2 domain", yref="y2 domain", x=0.5, y=0.5)
     numeric = len(pts) and pd.api.types.is_numeric_dtype(pts["value"])
     if len(pts):
         fig.add_trace(go.Scatter(
@@ -82,7 +86,31 @@ def resolve(source: Source, query: dict) -> dict:
         raise StoreProblem(f"'{source.name}' sweeps only seeds; the plateau view needs an axis to compare")
     default = next((a for a in OVER_AXES if a in axes), axes[0])
     over = views.pick(query, "over", axes, default)
-    return {"over": over, "fixed": ax.fixed_selection(source.ds, (over,), query)}
+    fixed = ax.fixed_selection(source.ds, (over,), query)
+    open_axes = [a for a in fixed if a not in query or not _valid(source, a, query[a])]
+    if open_axes and source.status_counts["done"]:
+        fixed |= _slice_with_escapes(source, over, fixed, open_axes)
+    return {"over": over, "fixed": fixed}
+
+
+def _valid(source: Source, axis: str, text) -> bool:
+    try:
+        ax.coerce(source.ds, axis, text)
+    except ValueError:
+        return False
+    return True
+
+
+def _slice_with_escapes(source: Source, over: str, fixed: dict, open_axes: list[str]) -> dict:
+    """Values for the axes the query leaves open: the slice where most runs leave the plateau (ties: the usual
+    default), so the view opens on curves with escapes instead of a blank length panel."""
+    pl = source.plateaus.sel({a: v for a, v in fixed.items() if a not in open_axes})
+    escaped = (pl["usable"] & ~pl["censored"]).sum([d for d in pl["usable"].dims if d not in open_axes])
+    if int(escaped.max()) == 0 or escaped.sel({a: fixed[a] for a in open_axes}).item() == escaped.max().item():
+        return {}
+    best = escaped.where(escaped == escaped.max(), drop=True)
+    first = {a: best[a].values[-1 if a in ax.PREFER_LAST else 0] for a in open_axes}
+    return {a: (v.item() if hasattr(v, "item") else v) for a, v in first.items()}
 
 
 def tables(source: Source, sel: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:

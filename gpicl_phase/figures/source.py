@@ -15,9 +15,13 @@ from gpicl_phase.analysis import (
 )
 from gpicl_phase.store import STATUS, StoreError, load_results, open_results
 
-# Problems a page shows as a message instead of a figure: unreadable stores (StoreError) and stores the
-# analysis cannot use (ValueError from missing streams or axes). StoreError is a ValueError.
-StoreProblem = ValueError
+
+
+class StoreProblem(ValueError):
+    """A store or selection a view cannot show, raised on purpose with a reason for the reader: the app shows it
+    as a message and `export` prints it. Anything else raised while drawing is a bug and is not caught as this."""
+
+
 # What the figures read, loaded by store.load_results (one file read per run and variable: ~0.1 s per variable
 # for 10,000 runs, where Zarr takes ~2 s): eval_loss, grad_norm and message stay lazy, and status comes from
 # store.read_status when the caller has it.
@@ -81,29 +85,39 @@ class Source:
     @cached_property
     def metrics(self) -> xr.Dataset:
         """`run_metrics` per run."""
-        return run_metrics(self.data, self.th)
+        return self._analysed(run_metrics, self.data, self.th)
 
     @cached_property
     def cells(self) -> xr.Dataset:
         """`classify_cells`: phase, agreement, n_usable, n_runs per cell."""
-        return classify_cells(self.metrics, self.th)
+        return self._analysed(classify_cells, self.metrics, self.th)
 
     @cached_property
     def agg(self) -> xr.Dataset:
         """`aggregate_seeds` of the run metrics: <metric>_mean/_std/_ci/_n per cell."""
-        return aggregate_seeds(self.metrics, self.th)
+        return self._analysed(aggregate_seeds, self.metrics, self.th)
 
     @cached_property
     def boundaries(self) -> xr.Dataset | None:
         """`transition_boundaries` along num_tasks, or None when the store does not sweep it."""
         if "num_tasks" not in self.ds["status"].dims:
             return None
-        return transition_boundaries(self.metrics, self.th)
+        return self._analysed(transition_boundaries, self.metrics, self.th)
 
     @cached_property
     def plateaus(self) -> xr.Dataset:
         """`plateaus` per run: leave_step, plateau_steps, censored, usable."""
-        return plateaus(self.data, self.th)
+        return self._analysed(plateaus, self.data, self.th)
+
+    def _analysed(self, fn, *args):
+        """``fn(*args)``; the analysis layer's ValueError (a store it cannot use: no such stream or axis) becomes
+        a StoreProblem naming the store."""
+        try:
+            return fn(*args)
+        except StoreProblem:
+            raise
+        except ValueError as err:
+            raise StoreProblem(f"'{self.name}': {err}") from err
 
     @cached_property
     def status_codes(self) -> np.ndarray:
@@ -129,8 +143,11 @@ class Source:
 
 def load_source(path: str | Path, *, name: str | None = None, token: str = "", th: Thresholds | None = None,
                 status: np.ndarray | None = None) -> Source:
-    """Open a store through the store module; raises StoreError with a readable message."""
-    ds = open_results(path)
+    """Open a store through the store module; an unreadable store raises StoreProblem with the store's reason."""
+    try:
+        ds = open_results(path)
+    except StoreError as err:
+        raise StoreProblem(str(err)) from err
     name = name or Path(str(path).rstrip("/")).name.removesuffix(".zarr")
     return Source(ds=ds, name=name, path=str(path), token=token, th=th or Thresholds(), status=status)
 

@@ -37,6 +37,9 @@ PHASE_COLORS = {
 }
 # What the labels without a learned phase mean, for legends and help panels.
 PHASE_NOTES = {
+    "memorizing": "seen tasks learned, unseen tasks at chance: the model stores its training tasks",
+    "identifying": "seen tasks learned in context, unseen tasks barely: it recognises which seen task it is given",
+    "generalizing": "unseen tasks learned in context: a general-purpose in-context learner",
     "failed": "trained its maximum budget and never left the loss plateau",
     "unresolved": "still on the loss plateau when it was stopped short of its maximum budget",
     "unclassified": "finished, but between the phase rules (e.g. near a boundary)",
@@ -116,6 +119,18 @@ def apply_style(fig: go.Figure, style: str = "screen", cols: int = 1, rows: int 
     return fig
 
 
+def for_print(fig: go.Figure) -> go.Figure:
+    """The figure as a paper takes it: no title (the caption says it) and no blank band where it was; room is
+    kept for panel titles and a legend above the panels."""
+    fig = go.Figure(fig)
+    above = any((a.yref or "").endswith("paper") and (a.y or 0) >= 1 for a in fig.layout.annotations)
+    legend_above = fig.layout.legend.y is not None and fig.layout.legend.y >= 1
+    top = 10 + 20 * above + 25 * legend_above
+    if legend_above:  # sit the legend just above the panels' titles, not where the title was
+        fig.update_layout(legend=dict(y=1.0 + (0.08 if above else 0.02)))
+    return fig.update_layout(title=None, margin=dict(t=top))
+
+
 def log2_ticks(values) -> dict:
     """Tick settings that label log2-spaced positions as powers of two (2^k)."""
     ks = sorted({int(round(v)) for v in values if np.isfinite(v)})
@@ -140,6 +155,14 @@ def log_ticks(values) -> dict:
     if not v.size:
         return {}
     lo, hi = np.floor(np.log10(v.min())), np.ceil(np.log10(v.max()))
-    ticks = [m * 10**k for k in np.arange(lo, hi + 1) for m in (1, 2, 5)]
-    ticks = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5]
-    return dict(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    every = [m * 10**k for k in np.arange(lo - 1, hi + 2) for m in (1, 2, 5)]
+    inside = [i for i, t in enumerate(every) if v.min() / 1.5 <= t <= v.max() * 1.5]
+    # At least three ticks, so a narrow range (all lengths near 2000) still reads as a log scale.
+    widened = len(inside) < 3
+    while len(inside) < 3:
+        inside = [inside[0] - 1, *inside] if len(inside) % 2 else [*inside, inside[-1] + 1]
+    ticks = [float(every[i]) for i in inside]
+    out = dict(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    if widened:  # plotly would zoom in past the outer ticks; the range (log10 units) keeps them on the axis
+        out["range"] = [float(np.log10(min(ticks[0], v.min()) / 1.1)), float(np.log10(max(ticks[-1], v.max()) * 1.1))]
+    return out
