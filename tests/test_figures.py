@@ -92,7 +92,7 @@ def test_phase_colour_by_metric_and_spread_in_hover(source):
 
 def test_phase_stale_query_falls_back_to_defaults(source):
     sel = phase.resolve(source, {"color": "nope", "facet": "nope", "y": "nope", "batch_size": "3"})
-    assert sel == {"color": "phase", "y": "d_model", "facet": "batch_size", "fixed": {}}
+    assert sel == {"color": "phase", "y": "d_model", "facet": "batch_size", "fixed": {}, "y_label": "value"}
     sel = phase.resolve(source, {"facet": "none", "batch_size": "512"})
     assert sel["fixed"] == {"batch_size": 512}
 
@@ -187,6 +187,25 @@ def test_plateau_opens_on_a_slice_where_runs_leave_the_plateau():
     fig = plateau.build(source, {"num_tasks": "64"}).figure
     assert any("no run in this slice left the plateau" in (a.text or "") for a in fig.layout.annotations)
     assert any((a.text or "").startswith("ln 10") for a in fig.layout.annotations), "the ln K line is labelled"
+
+
+def test_phase_rows_can_be_labelled_by_parameter_count_and_the_title_follows_the_colouring(source):
+    fig = phase.build(source, {"ylabel": "params"}).figure
+    (first, *_) = [y for y in fig.select_yaxes() if y.ticktext]
+    counts = [int(source.ds["param_count"].sel(d_model=d).max()) for d in D_MODELS]
+    assert list(first.ticktext) == [phase._count_text(c) for c in counts] and first.title.text == "parameters"
+    assert fig.layout.title.text.startswith("Phases of")
+    metric = phase.build(source, {"color": "acc:unseen"}).figure
+    assert metric.layout.title.text.startswith("Unseen accuracy") and "Phases" not in metric.layout.title.text
+
+
+def test_the_boundary_is_in_the_legend_even_when_the_first_panel_has_none(source):
+    ds = source.ds.copy()
+    ds["train_loss"] = ds["train_loss"].where(ds["batch_size"] != BATCHES[0], np.log(10))  # first panel: plateau
+    ds["eval_acc"] = ds["eval_acc"].where(ds["batch_size"] != BATCHES[0], 0.1)
+    fig = phase.build(Source(ds=ds, name="x"), {}).figure
+    lines = [t for t in fig.data if t.name == "transition boundary"]
+    assert lines and [t.showlegend for t in lines].count(True) == 1
 
 
 def test_log_ticks_give_a_narrow_range_three_ticks():

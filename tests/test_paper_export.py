@@ -132,6 +132,27 @@ def test_items_a_store_cannot_make_say_why(plateau_source):
                                           eval_every=50), name="one"))
 
 
+@pytest.mark.parametrize("which", ["fig2", "table", "plateau", "one_task_count"])
+def test_export_all_and_export_paper_agree_on_what_a_store_can_make(which, fig2_source, table_source,
+                                                                     plateau_source):
+    from gpicl_phase.figures import catalog
+
+    one = Source(synthetic_store(d_models=(16, 32), num_tasks=(4,), seq_len=5, steps=100, log_every=10,
+                                 eval_every=50), name="one")
+    source = {"fig2": fig2_source, "table": table_source, "plateau": plateau_source, "one_task_count": one}[which]
+    pairs = {"phase": "fig2", "incontext": "fig3", "improvement": "fig4", "plateau": "plateau",
+             "statesize": "statesize"}
+    made = set()
+    for name in catalog.PAPER_FIGURES:
+        try:
+            catalog.build(name, source, {}, "paper")
+            made.add(pairs[name])
+        except StoreProblem:
+            pass
+    paper_made = {m.item for m in paper_export.paper_set([source]).made} - {"table1"}
+    assert made == paper_made
+
+
 def test_plateau_figure_per_label_value_at_ln_k(plateau_source):
     ds = synthetic_store(d_models=(16, 32), num_tasks=(65536,), batch_sizes=(32, 128), seq_len=10, steps=1000,
                          log_every=20, eval_every=500, num_classes=5).isel(num_tasks=0, drop=True)

@@ -28,6 +28,8 @@ def body(stores: Stores, search: str) -> list:
             store_picker(stores, query["store"]),
             layout.dropdown("color", "colour by", colors, sel["color"], width="260px"),
             layout.dropdown("y", "rows (model size)", axes, sel["y"]) if axes else None,
+            layout.dropdown("ylabel", "label rows by", [("value", sel["y"]), ("params", "parameter count")],
+                            sel["y_label"]) if sel["y"] in ax.SIZE_AXES else None,
             layout.dropdown("facet", "panels", [*[a for a in axes if a != sel["y"]], "none"], sel["facet"]),
             *axis_dropdowns(source, sel["fixed"]),
         ),
@@ -53,7 +55,7 @@ def phase_help() -> html.Details:
 def layout_key(source, query: dict) -> list:
     """The selections that decide which controls the page shows: rows and panels."""
     sel = fig_phase.resolve(source, query)
-    return [sel["y"], sel["facet"]]
+    return [sel["y"], sel["facet"]]  # the row-label control exists only for size axes: it follows y
 
 
 def figure(stores: Stores, search: str):

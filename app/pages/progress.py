@@ -37,7 +37,8 @@ def view(stores: Stores, search: str) -> tuple:
         items = [html.Li(f"{r.row} {r.x}: {r.status}" + (f" - {r.message}" if r.message else ""))
                  for r in bad.head(MAX_PROBLEMS).itertuples(index=False)]
         more = [html.Li(f"... and {len(bad) - MAX_PROBLEMS} more")] if len(bad) > MAX_PROBLEMS else []
-        problems = html.Div([html.H4("Failed, diverged and damaged runs"), html.Ul(items + more)]) if items else html.Div()
+        heading = html.H4("Failed, diverged and damaged runs")
+        problems = html.Div([heading, html.Ul(items + more)]) if items else html.Div()
         return built.figure, problems
 
     return guarded(make, empty_outputs=("figure", "message"))

@@ -61,7 +61,7 @@ def improvement_figure(lines: pd.DataFrame, bands: pd.DataFrame, *, title: str =
 
 def resolve(source: Source, query: dict) -> dict:
     """Fixed values of every cell axis but num_tasks (largest model by default, as the paper's Fig. 4)."""
-    views.require_axis(source, ax.TASKS, "in-context improvement plot")
+    views.require_axis(source, ax.TASKS, "in-context improvement plot", min_values=2)  # as the paper's Fig. 2 and 4
     return {"fixed": ax.fixed_selection(source.ds, (ax.TASKS,), query)}
 
 

@@ -308,10 +308,7 @@ def plateau_figures(source: Source, query: dict | None = None, style: str = "pap
     """The plateau view over the store's intervention axis, one figure per value of each other label axis."""
     query = dict(query or {})
     source.check_finished()
-    over = plateau_view.resolve(source, query)["over"]
-    if over not in plateau_view.OVER_AXES or source.ds.sizes[over] < 2:
-        raise StoreProblem(f"{source.name} sweeps {_swept(source)} but none of the plateau interventions "
-                           f"({', '.join(plateau_view.OVER_AXES)}) with two or more values")
+    over = plateau_view.resolve(source, query)["over"]  # an intervention axis when the store has one
     split = [a for a in categorical_axes(source) if a != over and a not in query]
     combos = pd.MultiIndex.from_product([ax.sorted_values(source.ds, a) for a in split]) if split else [()]
     out = []
@@ -326,11 +323,5 @@ def plateau_figures(source: Source, query: dict | None = None, style: str = "pap
 
 def statesize(source: Source, query: dict | None = None, style: str = "paper") -> Built:
     """The state-size view, when the store's models have two or more different (nonzero) state sizes."""
-    source.check_finished()
-    sizes = source.agg["state_size_mean"].values
-    distinct = sorted({int(s) for s in np.ravel(sizes) if np.isfinite(s) and s > 0})
-    if len(distinct) < 2:
-        raise StoreProblem(f"{source.name}: its finished models have {len(distinct)} distinct nonzero state "
-                           "size(s); the state-size plot needs two or more (e.g. sweeps/state_size.toml)")
-    built = build("statesize", source, dict(query or {}), style)
+    built = build("statesize", source, dict(query or {}), style)  # refuses stores with one state size
     return Built(built.figure, built.data, "statesize")

@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 
 from gpicl_phase.analysis import Thresholds
 from gpicl_phase.figures import axes as ax
+from gpicl_phase.figures import plateau as plateau_view
 from gpicl_phase.figures import style as st
 from gpicl_phase.figures.export import FORMATS, ExportError, render
 from gpicl_phase.figures.paper import (fig2, fig3, fig4, plateau_figures, statesize, table1, table1_caption,
@@ -30,6 +31,10 @@ from gpicl_phase.figures.source import Source, StoreProblem, load_source
 from gpicl_phase.figures.views import Built
 
 # --- the set: which store makes which item --------------------------------------------------------------
+
+
+def _has_intervention(source: Source) -> bool:
+    return any(a in plateau_view.OVER_AXES and source.ds.sizes[a] > 1 for a in ax.cell_axes(source.ds))
 
 
 def _has_tasks(source: Source) -> bool:
@@ -52,7 +57,8 @@ ITEMS: dict[str, Item] = {
     "fig4": Item("Fig. 4", lambda s, q, style: [("", fig4(s, q, style))]),
     "table1": Item("Table 1", lambda s, q, style: [("", Built(go.Figure(), table1(s, q), "table1"))],
                    prefer=lambda s: int(not _has_tasks(s))),
-    "plateau": Item("Plateau", plateau_figures),
+    # Over an intervention (batch size, Adam's epsilon, ...) when some store varies one; else over any axis.
+    "plateau": Item("Plateau", plateau_figures, prefer=lambda s: int(_has_intervention(s))),
     "statesize": Item("State size", lambda s, q, style: [("", statesize(s, q, style))]),
 }
 

@@ -36,17 +36,21 @@ def phase_figure(cells: pd.DataFrame, boundary: pd.DataFrame | None, color: str,
     ylabels = _y_labels(cells)
     present = [p for p in st.PHASES if p in set(cells["phase"])] or list(st.PHASES[:4])
     refined = _refined(cells)
+    legend = set()  # each legend entry once, from the first panel that draws it (the first may have no boundary)
     for i, facet in enumerate(facets):
         r, c = divmod(i, cols)
         sub = cells[cells["facet"] == facet]
         for trace in _heatmaps(sub, ylabels, color, metric_title, present, y_title):
             fig.add_trace(trace, row=r + 1, col=c + 1)
         if refined and len(sub):
-            fig.add_trace(_samples(sub, ylabels, i == 0, st.marker_size(style)), row=r + 1, col=c + 1)
+            fig.add_trace(_samples(sub, ylabels, "samples" not in legend, st.marker_size(style)), row=r + 1, col=c + 1)
+            legend.add("samples")
         if boundary is not None and len(boundary):
             b = boundary[boundary["facet"] == facet]
-            if len(b):
-                fig.add_trace(_boundary_line(b, ylabels, i == 0, st.line_width(style) + 1), row=r + 1, col=c + 1)
+            line = _boundary_line(b, ylabels, "boundary" not in legend, st.line_width(style) + 1) if len(b) else None
+            if line is not None and any(x is not None for x in line.x):
+                fig.add_trace(line, row=r + 1, col=c + 1)
+                legend.add("boundary")
     fig.update_layout(coloraxis=_coloraxis(cells, color, metric_title, present), clickmode="event")
     ticks = st.log2_ticks(cells["x"].to_numpy())
     for i in range(len(facets)):
@@ -162,7 +166,7 @@ HOVER_METRIC = "acc:unseen"  # shown in the hover when colouring by phase: the p
 def resolve(source: Source, query: dict) -> dict:
     """The view's selections (color, y, facet, fixed axis values) from the query, with defaults."""
     ds = source.ds
-    views.require_axis(source, ax.TASKS, "phase diagram")
+    views.require_axis(source, ax.TASKS, "phase diagram", min_values=2)  # as the paper's Fig. 2 and 4
     axes = ax.cell_axes(ds)
     y_choices = [a for a in axes if a != ax.TASKS]
     y = views.pick(query, "y", y_choices, ax.default_y(ds)) if y_choices else None
@@ -170,7 +174,36 @@ def resolve(source: Source, query: dict) -> dict:
     facet = views.pick(query, "facet", [*facet_choices, "none"], ax.default_facet(ds, (ax.TASKS, y)) or "none")
     color = views.pick(query, "color", ["phase", *views.metric_choices(source)], "phase")
     fixed = ax.fixed_selection(ds, (ax.TASKS, y, facet), query)
-    return {"color": color, "y": y, "facet": facet, "fixed": fixed}
+    y_label = views.pick(query, "ylabel", Y_LABELS, "value") if y in ax.SIZE_AXES else "value"
+    return {"color": color, "y": y, "facet": facet, "fixed": fixed, "y_label": y_label}
+
+
+Y_LABELS = ("value", "params")  # a model-size row is labelled by its axis value or by its parameter count
+
+
+def param_labels(source: Source, sel: dict) -> dict[str, str]:
+    """Row label (the y value as text) -> its parameter count as text, as the paper's Fig. 2 labels model size;
+    '~' marks a row whose panels' models differ in size (the median is shown)."""
+    y = sel["y"]
+    counts = source.data["param_count"].sel({a: v for a, v in sel["fixed"].items()})
+    finished = counts.where(counts > 0)
+    out = {}
+    for v in ax.sorted_values(source.ds, y):
+        row = np.asarray(finished.sel({y: v}).values, dtype=float).ravel()
+        row = row[np.isfinite(row)]
+        if not row.size:
+            continue
+        mid = float(np.median(row))
+        approx = "~" if row.max() > 1.01 * row.min() else ""
+        out[ax.fmt(v)] = approx + _count_text(mid)
+    return out
+
+
+def _count_text(n: float) -> str:
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.0f}"
 
 
 def tables(source: Source, sel: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -243,6 +276,12 @@ def build(source: Source, query: dict, style: str = "screen") -> views.Built:
     cells, boundary, metric_title = tables(source, sel)
     fig = phase_figure(cells, boundary, sel["color"], y_title=sel["y"] or "", metric_title=metric_title, style=style)
     fixed = ", ".join(ax.label(a, v) for a, v in sel["fixed"].items())
+    if sel["y_label"] == "params":
+        names = param_labels(source, sel)
+        for yaxis in fig.select_yaxes():
+            if yaxis.ticktext:
+                yaxis.ticktext = [names.get(t, t) for t in yaxis.ticktext]
+                yaxis.title.text = "parameters" if yaxis.title.text else None
     what = "Phases" if sel["color"] == "phase" else metric_title[:1].upper() + metric_title[1:]
     fig.update_layout(title=f"{what} of {source.name}" + (f" ({fixed})" if fixed else ""))
     ints = {c: "Int64" for c in ("y_order", "num_tasks", "n", "agree")}  # stay ints beside the boundary rows' NaN

@@ -11,7 +11,7 @@ from gpicl_phase.analysis import state_size_trend
 from gpicl_phase.figures import axes as ax
 from gpicl_phase.figures import style as st
 from gpicl_phase.figures import views
-from gpicl_phase.figures.source import Source
+from gpicl_phase.figures.source import Source, StoreProblem
 
 POINT_COLUMNS = ("arch", "state_size", "param_count", "mean", "std", "n", "label")
 
@@ -100,6 +100,11 @@ def _trend_text(source: Source, sel: dict, base: str, stream: str) -> str:
 def build(source: Source, query: dict, style: str = "screen") -> views.Built:
     """Accuracy vs state size and vs parameter count for a store and query, with the points it plots."""
     source.check_finished()
+    sizes = source.agg["state_size_mean"].values
+    distinct = sorted({int(s) for s in np.ravel(sizes) if np.isfinite(s) and s > 0})
+    if len(distinct) < 2:
+        raise StoreProblem(f"{source.name}: its finished models have {len(distinct)} distinct nonzero state "
+                           "size(s); the state-size plot needs two or more (e.g. sweeps/state_size.toml)")
     sel = resolve(source, query)
     points, label, trend = tables(source, sel)
     fig = statesize_figure(points, metric_title=label, style=style)

@@ -125,9 +125,9 @@ def for_print(fig: go.Figure) -> go.Figure:
     fig = go.Figure(fig)
     above = any((a.yref or "").endswith("paper") and (a.y or 0) >= 1 for a in fig.layout.annotations)
     legend_above = fig.layout.legend.y is not None and fig.layout.legend.y >= 1
-    top = 10 + 20 * above + 25 * legend_above
+    top = 10 + 15 * above + 20 * legend_above
     if legend_above:  # sit the legend just above the panels' titles, not where the title was
-        fig.update_layout(legend=dict(y=1.0 + (0.08 if above else 0.02)))
+        fig.update_layout(legend=dict(y=1.0 + (0.045 if above else 0.01)))
     return fig.update_layout(title=None, margin=dict(t=top))
 
 

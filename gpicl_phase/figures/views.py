@@ -47,12 +47,16 @@ def metric_values(source: Source, key: str) -> tuple[pd.DataFrame, str]:
     return frame, choices[key]
 
 
-def require_axis(source: Source, axis: str, view: str) -> None:
-    """StoreProblem naming the store's axes when a view needs an axis the store does not sweep."""
+def require_axis(source: Source, axis: str, view: str, min_values: int = 1) -> None:
+    """StoreProblem naming the store's axes when a view needs an axis the store does not sweep (with at least
+    `min_values` values)."""
     axes = ax.cell_axes(source.ds)
     if axis not in axes:
         swept = ", ".join(axes) or "nothing"
         raise StoreProblem(f"the {view} needs a swept '{axis}' axis; '{source.name}' sweeps {swept}")
+    if source.ds.sizes[axis] < min_values:
+        raise StoreProblem(f"the {view} needs {min_values} or more {axis} values; '{source.name}' has "
+                           f"{source.ds.sizes[axis]}")
 
 
 def pick(query: dict, key: str, choices, default):
