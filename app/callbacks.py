@@ -97,8 +97,11 @@ def export_download(stores: Stores, pathname: str | None, search: str | None, fm
     name = stores.pick(query.get("store"))
     try:
         source = stores.get(name)
-        built = catalog.build(page.FIGURE, source, {**query, "store": name}, style)
-        stem = download_stem(name, page.FIGURE, query)
+        if page.FIGURE is None:  # the runs explorer exports its scatter and the whole runs table
+            built = page.export(stores, search, style)
+        else:
+            built = catalog.build(page.FIGURE, source, {**query, "store": name}, style)
+        stem = download_stem(name, page.FIGURE or built.name, query)
         t = time.perf_counter()
         data = zip_bytes(built, fmt, stem)
     except (StoreProblem, ExportError) as err:

@@ -11,6 +11,7 @@ PAGES = {
     "/improvement": "In-context improvement",
     "/statesize": "State size",
     "/progress": "Sweep progress",
+    "/runs": "Runs explorer",
 }
 DEFAULT_PAGE = "/phase"
 
