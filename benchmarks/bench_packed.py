@@ -1,10 +1,10 @@
 """Benchmark 3: a grid run packed (one ``jit(vmap(train))``) against one cell at a time, same total steps.
 
 The grid is 8 task counts x 2 seeds = 16 cells of the smoke sweep's small Transformer (N_M = 32, 2 layers,
-7 x 7 inputs, T = 20, B = 32; 100 steps, meta-tests every 50). ``packed``: ``sweep.execute.train_chunk`` on one chunk of 16, as
-``gpicl-phase sweep`` runs it; ``one_by_one``: ``train.compiled`` (``jit(train)``) called once per cell, as
-a loop of single runs would. Compile time is measured apart (first call, JAX's compile events), then the
-two are timed interleaved.
+7 x 7 inputs, T = 20, B = 32; 100 steps, meta-tests every 50). ``packed``: ``sweep.execute.train_chunk`` on
+one chunk of 16, as ``gpicl-phase sweep`` runs it; ``one_by_one``: ``train.compiled`` (``jit(train)``) called
+once per cell, as a loop of single runs would. Compile time is measured apart (first call, JAX's compile
+events), then the two are timed interleaved.
 
     python benchmarks/bench_packed.py [--quick] [--gpu] [--out FILE]
 """
@@ -82,7 +82,7 @@ def measure(cfgs: list, repeats: int) -> list[dict]:
     return rows
 
 
-def run(quick: bool = False, gpu: bool = False) -> list[dict]:
+def run(quick: bool, gpu: bool) -> list[dict]:
     """16 cells of 100 steps, 3 rounds (--quick: 50 steps, 2 rounds; --gpu: 32 cells of B = 128)."""
     if quick:
         return measure(grid(16, steps=50), repeats=2)

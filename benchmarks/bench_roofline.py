@@ -1,14 +1,12 @@
 """Benchmark 4: achieved FLOP/s of a training step against the measured matmul peak of the same machine.
 
-Model FLOPs per step = 6 x (matmul parameters) x (B x T tokens) + attention (12 x B x H x T^2 x K per layer:
-QK^T and AV, forward and twice backward, over the full T x T the code computes). The task projections
-(2 x B x T x D^2, forward only) are counted apart: they are data work, not model work.
-The peak is a large float32 matmul through XLA and through PyTorch, timed interleaved with benchmark 2's
-units for the same config (whose rows this benchmark also reports); on a GPU also a bfloat16 matmul, the
-denominator of MFU. The target row is ``jax_run``: a step's cost inside a long engine run (batch and step,
-the run's fixed init and meta-tests taken out; see ``bench_step.per_step``).
+Model FLOPs per step: ``step_units.flops`` (6 x matmul parameters x tokens + the full T x T attention; the
+task projections counted apart). The peak is a large float32 matmul through XLA and through PyTorch, timed
+interleaved with benchmark 2's units for the same config (whose rows this benchmark also reports); on a GPU
+also a bfloat16 matmul, the denominator of MFU. The target row is ``jax_run``: a step's cost inside a long
+engine run (batch and step, the run's fixed init and meta-tests taken out; see ``step_units.per_step``).
 
-    python benchmarks/bench_roofline.py [--quick] [--out FILE]
+    python benchmarks/bench_roofline.py [--quick] [--gpu] [--out FILE]
 """
 
 from __future__ import annotations
@@ -18,19 +16,9 @@ import os
 
 import common
 from common import interleaved, row, stats
+from step_units import config, flops, per_step, step_rows, step_units
 
 BENCH = "4 roofline"
-
-
-def flops(cfg) -> dict:
-    """Model FLOPs of one training step of the Transformer, and the projections' FLOPs, for ``cfg``."""
-    n, h, k, layers = cfg.d_model, cfg.num_heads, cfg.key_size, cfg.num_layers
-    tokens = cfg.batch_size * cfg.seq_len
-    token_dim = cfg.input_dim + cfg.num_classes + 1
-    matmul_params = token_dim * n + layers * (3 * n * h * k + h * k * n + 8 * n * n) + n * cfg.num_classes
-    attention = 12 * cfg.batch_size * h * cfg.seq_len ** 2 * k * layers
-    return {"params": matmul_params, "model": 6 * matmul_params * tokens + attention, "attention": attention,
-            "projection": 2 * tokens * cfg.input_dim ** 2}
 
 
 def peak_units(size: int, with_torch: bool = True, bf16: bool = False) -> tuple[dict, dict]:
@@ -61,14 +49,12 @@ def peak_units(size: int, with_torch: bool = True, bf16: bool = False) -> tuple[
 
 def measure(cfg, repeats: int, with_torch: bool = True, peak_size: int = 2048, gpu: bool = False) -> list[dict]:
     """Benchmark 2's units for ``cfg`` interleaved with the matmul peaks: its rows, then FLOP/s rows."""
-    import bench_step
-
-    units, facts = bench_step.step_units(cfg, with_torch=with_torch and not gpu)
+    units, facts = step_units(cfg, with_torch=with_torch and not gpu)
     peaks, peak_work = peak_units(peak_size, with_torch=with_torch and not gpu, bf16=gpu)
     times = interleaved({**units, **peaks}, repeats)
     f = flops(cfg)
     case = f"N_M={cfg.d_model} L={cfg.num_layers} B={cfg.batch_size} T={cfg.seq_len}"
-    rows = bench_step.step_rows(cfg, times, facts)
+    rows = step_rows(cfg, times, facts)
     rows.append(row(BENCH, case, "model GFLOP per step", f["model"] / 1e9, "GFLOP",
                     note=f"{f['params']:,} matmul params; attention {f['attention'] / 1e9:.1f}, "
                          f"projections {f['projection'] / 1e9:.2f} GFLOP (not counted)"))
@@ -78,14 +64,14 @@ def measure(cfg, repeats: int, with_torch: bool = True, peak_size: int = 2048, g
         rows.append(common.timed_row(BENCH, f"{peak_size}^3 matmul", f"{name} peak", times[name], per=work / 1e9,
                                      rate=True, unit="GFLOP/s"))
     f32_peak = max(v for k, v in rates.items() if k.endswith("f32"))
-    steps = bench_step.per_step(times, facts)
+    steps = per_step(times, facts)
     for name in ("jax_run", "jax_e2e", "jax_step", "torch_step"):
         if name not in steps:
             continue
-        per_step = steps[name]
-        rows.append(common.timed_row(BENCH, case, f"{name} achieved", per_step, per=f["model"] / 1e9, rate=True,
+        secs = steps[name]
+        rows.append(common.timed_row(BENCH, case, f"{name} achieved", secs, per=f["model"] / 1e9, rate=True,
                                      unit="GFLOP/s"))
-        achieved = f["model"] / stats(per_step)["median"]
+        achieved = f["model"] / stats(secs)["median"]
         is_target = name == "jax_run" and not gpu and cfg.d_model == 256 and cfg.batch_size == 128
         rows.append(row(BENCH, case, f"{name} / f32 matmul peak", achieved / f32_peak, "fraction",
                         target=">= 0.5 (jax_run, CPU, paper default)" if is_target else "",
@@ -97,15 +83,13 @@ def measure(cfg, repeats: int, with_torch: bool = True, peak_size: int = 2048, g
     return rows
 
 
-def run(quick: bool = False, gpu: bool = False) -> list[dict]:
+def run(quick: bool, gpu: bool) -> list[dict]:
     """The paper default (N_M=256, 4 layers, B=128, T=100); --quick: N_M=64, B=32."""
-    import bench_step
-
     if quick:
-        return measure(bench_step.config(64, 32, 20), repeats=2, peak_size=1024)
+        return measure(config(64, 32, 20), repeats=2, peak_size=1024, gpu=gpu)
     # 4 steps per timed JAX call (~1,000 GFLOP): a run's fixed part (init, two meta-tests) is then a small
-    # share, as in a sweep's runs of thousands of steps; with 1 step it was ~25% of the call (BENCHMARKS.md).
-    cfg = bench_step.config(256, 128, 400 if gpu else 1000)
+    # share of the call, as in a sweep's runs of thousands of steps.
+    cfg = config(256, 128, 400 if gpu else 1000)
     return measure(cfg, repeats=5 if gpu else 3, peak_size=8192 if gpu else 2048, gpu=gpu)
 
 

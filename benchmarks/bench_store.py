@@ -3,13 +3,12 @@
 - ``write_cell`` throughput into a store shaped like a real sweep (2,000 steps logged every 10, 21
   meta-tests, 4 streams, T = 100), fresh store per round;
 - ``open_results`` on a synthetic 10,000-run store (``gpicl_phase.testing.synthetic_store``, the shape of
-  the 10,000-run analysis test); reading it all (``ds.load()`` through Zarr against ``store.load_results``);
+  the 10,000-run analysis test), and reading all of it (``store.load_results``);
 - the phase-diagram callback, ``app.pages.phase.figure(stores, search)`` (what the app's ``phase-graph``
   figure output calls): cold (a fresh ``Stores``, so it opens, loads and classifies the store) and warm
-  (the same ``Stores``, analysis cached, as every later callback of a page view), and cold with two
-  earlier readers patched back in, for before/after in one run: chunk files read by ``open()`` one full
-  path at a time (commit 8b5fea7), and ``Source.data`` through Zarr's ``ds.load()`` (commit 9a994e2);
-  interleaved.
+  (the same ``Stores``, analysis cached, as every later callback of a page view), interleaved.
+
+The store and the app are host work: ``--gpu`` changes nothing here.
 
     python benchmarks/bench_store.py [--quick] [--out FILE]
 """
@@ -17,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
@@ -94,8 +92,7 @@ def read_rows(path: Path, runs: int, repeats: int, load_repeats: int) -> list[di
     times = interleaved({"open_results": lambda: store.open_results(path)}, repeats)
     rows = [timed_row(BENCH, case, "open_results", times["open_results"], unit="s", target="< 0.5",
                       met=statistics.median(times["open_results"]) < 0.5)]
-    loads = interleaved({"ds.load() via zarr (Source.data)": lambda: store.open_results(path).load(),
-                         "store.load_results": lambda: store.load_results(path)}, load_repeats, warmup=0)
+    loads = interleaved({"store.load_results": lambda: store.load_results(path)}, load_repeats, warmup=0)
     rows += [timed_row(BENCH, case, name, t, unit="s") for name, t in loads.items()]
 
     warm = Stores([str(path)])
@@ -103,82 +100,18 @@ def read_rows(path: Path, runs: int, repeats: int, load_repeats: int) -> list[di
     figure = phase.figure(warm, search)
     if not getattr(figure, "data", None):  # a problem shows as an empty figure with a message
         raise RuntimeError(f"the phase callback drew no data: {figure.layout.annotations}")
-
-    last = {}
-
-    def cold():
-        last["cold"] = phase.figure(Stores([str(path)]), search)
-
-    def cold_zarr():
-        with source_data_through_zarr():
-            last["zarr"] = phase.figure(Stores([str(path)]), search)
-
-    def cold_open():
-        with chunk_files_through_open():
-            last["open"] = phase.figure(Stores([str(path)]), search)
-
-    cb = interleaved({"cold": cold, "warm": lambda: phase.figure(warm, search), "cold, open() reads": cold_open,
-                      "cold, Zarr reads": cold_zarr}, max(2, load_repeats), warmup=0)
-    same = all(last["cold"].to_json() == last[k].to_json() for k in ("zarr", "open"))
+    cb = interleaved({"cold": lambda: phase.figure(Stores([str(path)]), search),
+                      "warm": lambda: phase.figure(warm, search)}, max(2, load_repeats), warmup=0)
     notes = {"cold": "fresh Stores: status, open, load (store.load_results of the figure variables), "
-                     f"classify, figure; figure {'identical' if same else 'DIFFERS'} to the before variants",
-             "warm": "cached Source: figure only",
-             "cold, open() reads": "chunk reads of commit 8b5fea7, patched into chunk_files.cell_files here: "
-                                   "one open() per chunk file",
-             "cold, Zarr reads": "Source.data of commit 9a994e2, patched here: the figure variables via ds.load()"}
+                     "classify, figure",
+             "warm": "cached Source: figure only"}
     for name, t in cb.items():
         rows.append(timed_row(BENCH, case, f"phase callback {name}", t, unit="s", target="< 1",
                               met=statistics.median(t) < 1.0, note=notes[name]))
     return rows
 
 
-@contextlib.contextmanager
-def chunk_files_through_open():
-    """For this process only: chunk files read as before this change (open() and a full path per file)."""
-    import numpy as np
-
-    from gpicl_phase import chunk_files
-
-    def cell_files(base, shape, tail):
-        for cell in np.ndindex(*shape):
-            try:
-                with open(base + "/" + "/".join(map(str, cell)) + tail, "rb") as f:
-                    yield cell, f.read()
-            except FileNotFoundError:
-                continue
-
-    original = chunk_files.cell_files
-    chunk_files.cell_files = cell_files
-    try:
-        yield
-    finally:
-        chunk_files.cell_files = original
-
-
-@contextlib.contextmanager
-def source_data_through_zarr():
-    """For this process only: ``Source.data`` as it was before (the figure variables read through Zarr)."""
-    from functools import cached_property
-
-    from gpicl_phase.figures.source import LOAD_VARS, Source
-
-    def through_zarr(self):
-        data = self.ds[list(LOAD_VARS)].load()
-        status = self.status if self.status is not None else self.ds["status"].values
-        data["status"] = self.ds["status"].copy(data=status)
-        return data
-
-    original = Source.__dict__["data"]
-    before = cached_property(through_zarr)
-    before.__set_name__(Source, "data")
-    Source.data = before
-    try:
-        yield
-    finally:
-        Source.data = original
-
-
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool, gpu: bool) -> list[dict]:
     """Write rate (200 cells x 3 rounds), then the 10,000-run store (--quick: 1,000 runs, 100 cells)."""
     with tempfile.TemporaryDirectory() as tmp:
         rows = write_rate(Path(tmp), cells=100 if quick else 200, rounds=2 if quick else 3)
@@ -195,7 +128,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="1,000 runs, fewer rounds")
     p.add_argument("--out", help="also save rows as JSON here")
     a = p.parse_args()
-    common.report(run(a.quick), a.out)
+    common.report(run(a.quick, gpu=False), a.out)
 
 
 if __name__ == "__main__":

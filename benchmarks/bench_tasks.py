@@ -105,7 +105,7 @@ def auto_choice(cfg, num_tasks: int, case: str) -> list[dict]:
     return rows
 
 
-def run(quick: bool = False, gpu: bool = False) -> list[dict]:
+def run(quick: bool, gpu: bool) -> list[dict]:
     """14 x 14 with 2^13 tasks and 28 x 28 with 2^8 (CPU memory); --gpu: 2^14 and 2^12; --quick: 2^10 and 2^6."""
     with_torch = common.has_torch()
     if quick:

@@ -197,22 +197,3 @@ def bench_config(**changes):
                 steps=2, eval_every=2, log_every=1, eval_batch=1, num_tasks=2 ** 13)
     base.update(changes)
     return RunConfig(**base)
-
-
-def block(x):
-    """Waits for every array in a pytree (JAX) and returns it."""
-    import jax
-
-    return jax.block_until_ready(x)
-
-
-def grid_configs(text: str):
-    """``(d_model, batch_size, bench_config)`` for each ``N_M:B`` pair of a ``--grid`` option."""
-    for pair in text.split(","):
-        d, b = map(int, pair.split(":"))
-        yield d, b, bench_config(d_model=d, batch_size=b)
-
-
-def ratio_text(ratios: list[float]) -> str:
-    """Per-round ratios as ``x<median> (<min>..<max>)``."""
-    return f"x{statistics.median(ratios):.2f} ({min(ratios):.2f}..{max(ratios):.2f})"

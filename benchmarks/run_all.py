@@ -1,4 +1,6 @@
-"""The benchmark suite: runs benchmarks 1-6 in turn, prints one table, saves every row as JSON.
+"""The benchmark suite: runs benchmarks 1-7 in turn, prints one table, saves every row as JSON.
+
+Every benchmark module exposes ``run(quick, gpu) -> rows`` and chooses its own sizes for the machine.
 
     python benchmarks/run_all.py                 # the CPU suite (make bench), under 15 minutes on 2 cores
     python benchmarks/run_all.py --quick         # every benchmark small, a few minutes
@@ -26,6 +28,7 @@ BENCHMARKS = {
     "4": ("bench_roofline", "roofline"),
     "5": ("bench_compile", "compile overhead"),
     "6": ("bench_store", "store and app"),
+    "7": ("bench_runs_explorer", "runs explorer"),
 }
 
 
@@ -33,15 +36,7 @@ def run_one(key: str, quick: bool, gpu: bool) -> list[dict]:
     """One benchmark's rows, or a row with the reason it could not run."""
     module, title = BENCHMARKS[key]
     try:
-        mod = importlib.import_module(module)
-        if module == "bench_compile":
-            return mod.run(quick, phase_estimate=not gpu)  # the estimate divides by a CPU store's wall time
-        if module == "bench_store":
-            return mod.run(quick)
-        if module == "bench_step" and not quick:  # the paper default's rows come from benchmark 4
-            grid = [c for c in (mod.GPU_GRID if gpu else mod.GRID) if c != (256, 128)]
-            return mod.run(quick, gpu, grid)
-        return mod.run(quick, gpu)
+        return importlib.import_module(module).run(quick, gpu)
     except Exception as err:  # noqa: BLE001 - one broken benchmark must not hide the others' numbers
         traceback.print_exc()
         return [row(f"{key} {title}", "-", "error", float("nan"), "", note=f"{type(err).__name__}: {err}"[:300])]
@@ -58,46 +53,63 @@ def packages() -> dict:
     return found
 
 
+def default_out(quick: bool, gpu: bool) -> str:
+    """benchmarks/results/<cpu|gpu>[-quick]-<date>-<time>.json"""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
+    kind = ("gpu" if gpu else "cpu") + ("-quick" if quick else "")
+    return str(ROOT / "benchmarks" / "results" / f"{kind}-{stamp}.json")
+
+
+def run_suite(keys: list[str], quick: bool, gpu: bool, out: str) -> tuple[list[dict], dict]:
+    """Rows of the benchmarks ``keys`` run in turn, and the run's facts; every row is saved after each one.
+
+    Interrupted (gpu_check.sh's time limit), it saves what finished and exits 130.
+    """
+    facts = {"packages": packages(), "bench_seconds": {}, "quick": quick, "gpu": gpu,
+             "at_start": common.machine()}  # load average before the suite (save() records it again at the end)
+    print("packages:", facts["packages"], flush=True)
+    rows: list[dict] = []
+    start = time.perf_counter()
+    for key in keys:
+        t = time.perf_counter()
+        print(f"== {key}: {BENCHMARKS[key][1]}", flush=True)
+        common.PARTIAL.clear()
+        try:
+            new = run_one(key, quick, gpu)
+        except KeyboardInterrupt:  # gpu_check.sh's time limit: keep the configs that finished
+            rows += common.PARTIAL + [row(f"{key} {BENCHMARKS[key][1]}", "-", "interrupted", float("nan"), "",
+                                          note=f"cut after {time.perf_counter() - t:.0f} s")]
+            common.save(rows, out, facts)
+            print(common.table(rows))
+            raise SystemExit(130)
+        facts["bench_seconds"][key] = time.perf_counter() - t
+        print(common.table(new), flush=True)
+        rows += new
+        common.save(rows, out, facts)
+    facts["total_seconds"] = time.perf_counter() - start
+    common.save(rows, out, facts)
+    return rows, facts
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes everywhere")
     p.add_argument("--gpu", action="store_true", help="GPU sizes; PyTorch (CPU) comparisons skipped")
     p.add_argument("--only", default=",".join(BENCHMARKS), help="comma list of benchmark numbers (default all)")
-    p.add_argument("--out", help="JSON path (default benchmarks/results/<cpu|gpu>-<date>.json)")
+    p.add_argument("--out", help="JSON path (default benchmarks/results/<cpu|gpu>-<date>-<time>.json)")
     a = p.parse_args()
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
-    out = a.out or str(ROOT / "benchmarks" / "results" / f"{'gpu' if a.gpu else 'cpu'}{'-quick' if a.quick else ''}-{stamp}.json")
-    found = packages()
-    print("packages:", found, flush=True)
-    at_start = common.machine()  # load average before the suite (save() records it again at the end)
-    rows: list[dict] = []
-    walls: dict[str, float] = {}
-    start = time.perf_counter()
-    for key in [k.strip() for k in a.only.split(",") if k.strip()]:
-        t = time.perf_counter()
-        print(f"== {key}: {BENCHMARKS[key][1]}", flush=True)
-        common.PARTIAL.clear()
-        try:
-            new = run_one(key, a.quick, a.gpu)
-        except KeyboardInterrupt:  # gpu_check.sh's time limit: keep the configs that finished
-            rows += common.PARTIAL + [row(f"{key} {BENCHMARKS[key][1]}", "-", "interrupted", float("nan"), "",
-                                          note=f"cut after {time.perf_counter() - t:.0f} s")]
-            common.save(rows, out, {"packages": found, "bench_seconds": walls, "quick": a.quick, "gpu": a.gpu})
-            print(common.table(rows))
-            raise SystemExit(130)
-        walls[key] = time.perf_counter() - t
-        print(common.table(new), flush=True)
-        rows += new
-        common.save(rows, out, {"packages": found, "bench_seconds": walls, "quick": a.quick, "gpu": a.gpu,
-                                "at_start": at_start})
-    total = time.perf_counter() - start
+    out = a.out or default_out(a.quick, a.gpu)
+    keys = [k.strip() for k in a.only.split(",") if k.strip()]
+    rows, facts = run_suite(keys, a.quick, a.gpu, out)
     print("\n" + common.table(rows))
     targets = [r for r in rows if r["met"] is not None]
+    walls = ", ".join(f"{k}: {v:.0f} s" for k, v in facts["bench_seconds"].items())
     print(f"\ntargets met: {sum(r['met'] for r in targets)} of {len(targets)}; "
-          f"wall {total / 60:.1f} min ({', '.join(f'{k}: {v:.0f} s' for k, v in walls.items())})")
-    common.save(rows, out, {"packages": found, "bench_seconds": walls, "total_seconds": total, "quick": a.quick,
-                            "gpu": a.gpu, "at_start": at_start})
+          f"wall {facts['total_seconds'] / 60:.1f} min ({walls})")
+    errors = [r for r in rows if r["metric"] == "error"]
     print(f"saved {out}")
+    if errors:
+        raise SystemExit(f"{len(errors)} benchmark(s) could not run: " + "; ".join(r["note"] for r in errors))
 
 
 if __name__ == "__main__":
