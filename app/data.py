@@ -32,11 +32,13 @@ def store_names(paths: list[str]) -> dict[str, str]:
 class Stores:
     """Thread-safe registry of the app's stores; Dash serves callbacks from several threads."""
 
-    def __init__(self, paths: list[str], th: Thresholds | None = None):
+    def __init__(self, paths: list[str], th: Thresholds | None = None, token_ttl_s: float = TOKEN_TTL_S):
+        """`token_ttl_s`: how long a store's change token is reused before its status is read again."""
         if not paths:
             raise ValueError("the app needs at least one store path")
         self.paths = store_names(paths)
         self.th = th or Thresholds()
+        self.token_ttl_s = token_ttl_s
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[float, str]] = {}
         self._status: dict[str, object] = {}
@@ -82,7 +84,7 @@ class Stores:
         now = time.monotonic()
         with self._lock:
             hit = self._tokens.get(name)
-            if hit and now - hit[0] < TOKEN_TTL_S:
+            if hit and now - hit[0] < self.token_ttl_s:
                 return hit[1]
         try:
             # The store writes status last, so a status change covers every data change.

@@ -138,13 +138,13 @@ def _dry_run(spec, args) -> int:
 
 def cmd_status(args) -> int:
     """Completion table of a store."""
-    from gpicl_phase import report
+    from gpicl_phase import status
     from gpicl_phase.store import StoreError
 
     try:
-        print(report.status_text(args.store))
+        print(status.status_text(args.store))
         if args.verify:
-            text, damaged = report.verify_text(args.store)
+            text, damaged = status.verify_text(args.store)
             print(text, file=sys.stderr if damaged else sys.stdout)
             return 1 if damaged else 0
     except StoreError as err:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -269,30 +266,6 @@ def test_phase_diagram_of_10000_runs():
     cells = A.classify_cells(m, TH)
     b = A.transition_boundaries(m, TH)
     assert cells["phase"].shape == (5, 20, 5) and b["boundary_log2_of_mean"].shape == (5, 5)
-
-
-def test_no_jax_import():
-    """analysis, store and testing never import JAX, not even through other modules of the package."""
-    todo, seen = ["gpicl_phase.analysis", "gpicl_phase.store", "gpicl_phase.testing"], set()
-    while todo:
-        name = todo.pop()
-        try:
-            spec = importlib.util.find_spec(name)
-        except ModuleNotFoundError:  # "from module import function" names no module
-            continue
-        if name in seen or spec is None or spec.origin is None:
-            continue
-        seen.add(name)
-        for node in ast.walk(ast.parse(Path(spec.origin).read_text())):
-            if isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-            else:
-                continue
-            assert not any(m == "jax" or m.startswith("jax.") for m in modules), f"{name} imports {modules}"
-            todo += [m for m in modules if m.startswith("gpicl_phase")]
-    assert {"gpicl_phase.analysis.report", "gpicl_phase.store"} <= seen
 
 
 def test_a_swept_number_of_classes_sets_each_runs_plateau_band():

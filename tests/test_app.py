@@ -37,7 +37,7 @@ def paths(tmp_path_factory):
 
 @pytest.fixture
 def stores(paths):
-    return Stores(list(paths.values()))
+    return Stores(list(paths.values()), token_ttl_s=0)  # tests change stores and look at once
 
 
 def texts(component) -> str:
@@ -88,7 +88,6 @@ def test_version_changes_only_when_the_store_or_layout_does(stores, paths):
     assert callbacks.version(stores, "/phase", "?store=half&facet=batch_size", v) is dash.no_update, "a default"
     assert callbacks.version(stores, "/phase", "?store=half&facet=none", v)["layout"] == ["d_model", "none"]
     store.set_status(paths["half"], [{"d_model": 0, "num_tasks": 0, "batch_size": 0, "seed": 0}], "running")
-    stores._tokens.clear()  # skip the one-second token cache instead of sleeping
     assert callbacks.version(stores, "/phase", "?store=half", v)["token"] != v["token"]
 
 
@@ -265,14 +264,13 @@ def test_a_store_being_written_is_patched_not_reloaded(tmp_path):
                            eval_every=200, missing=1.0)
     done = synthetic_store(d_models=(16,), num_tasks=(1, 16, 256), seq_len=10, steps=400, log_every=40,
                            eval_every=200)
-    s = Stores([str(path)])
+    s = Stores([str(path)], token_ttl_s=0)  # every call sees the store as it is now
     first = s.get("live")
     assert first.data["eval_acc"].isnull().all()
     cell = {"d_model": 0, "num_tasks": 1, "seed": 1}
     run = done.isel(cell)
     store.write_cell(path, cell, **{v: run[v].values for v in ("train_loss", "grad_norm", "eval_acc", "eval_loss")},
                      param_count=int(run.param_count), state_size=int(run.state_size), wall_time=1.0, status="done")
-    s._tokens.clear()
     second = s.get("live")
     assert second is not first and second.preloaded is not None, "patched from the first Source"
     fresh = load_source(path, status=store.read_status(path)).data

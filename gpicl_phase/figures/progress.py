@@ -17,7 +17,6 @@ STATUS = tuple(STORE_STATUS)  # the store's names in code order: pending, runnin
 STATUS_COLORS = ("#E5E5E5", "#56B4E9", "#009E73", "#E69F00", "#D55E00", "#FFFFFF", "#000000")  # Okabe-Ito + grey
 GRID_MAX_RUNS = 600  # above this a run grid is taller than a screen: the page opens on the summary instead
 VIEWS = ("summary", "grid")
-RUN_COLUMNS = ("x", "row", "status", "message")
 
 
 def status_frame(source: Source) -> pd.DataFrame:

@@ -15,10 +15,15 @@ def dense_init(key, fan_in: int, fan_out: int, scale: float = 1.0, bias: bool = 
     return {"w": w, "b": jnp.zeros((fan_out,))} if bias else {"w": w}
 
 
+def along_last(v: jax.Array, like: jax.Array) -> jax.Array:
+    """A vector over the last axis, shaped to broadcast against ``like`` by rank (no implicit promotion)."""
+    return v.reshape((1,) * (like.ndim - 1) + v.shape)
+
+
 def dense(p: dict, x: jax.Array) -> jax.Array:
     """x @ w + b."""
     y = x @ p["w"]
-    return y + p["b"] if "b" in p else y
+    return y + along_last(p["b"], y) if "b" in p else y
 
 
 def layer_norm_init(n: int) -> dict:
@@ -47,7 +52,7 @@ def layer_norm(p: dict, x: jax.Array, eps: float = 1e-5, barrier: bool = False) 
         x = gradient_barrier(x)
     mean = x.mean(-1, keepdims=True)
     var = jnp.square(x - mean).mean(-1, keepdims=True)
-    return (x - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["offset"]
+    return (x - mean) * jax.lax.rsqrt(var + eps) * along_last(p["scale"], x) + along_last(p["offset"], x)
 
 
 def param_count(params) -> int:

@@ -63,7 +63,7 @@ def attention(p: dict, x_BxTxN: jax.Array, num_heads: int, blocked: bool = False
 def apply(cfg, params: dict, tokens_BxTxI: jax.Array, engine: Engine = REFERENCE) -> jax.Array:
     """Logits ``[B, T, C]``; the prediction at t depends on tokens 0..t only."""
     t = tokens_BxTxI.shape[1]
-    x = dense(params["embed"], tokens_BxTxI) + params["pos"][:t]
+    x = dense(params["embed"], tokens_BxTxI) + params["pos"][None, :t]
     norm = lambda p, y: layer_norm(p, y, barrier=engine.gradient_barrier)  # noqa: E731
 
     def block(x, blk):

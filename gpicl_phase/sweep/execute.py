@@ -60,6 +60,15 @@ def enable_compile_cache(path: str | None = None) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def disable_compile_cache() -> None:
+    """Turns the persistent compilation cache off again for this process (a notebook or a test that ran a
+    sweep and wants later programs compiled afresh)."""
+    from jax._src import compilation_cache  # JAX memoizes whether the cache is on; reset_cache forgets that
+
+    jax.config.update("jax_compilation_cache_dir", None)
+    compilation_cache.reset_cache()
+
+
 def device_budget() -> int:
     """Bytes of device memory a new sweep plans with: the accelerator's limit, or half the host's RAM.
 
