@@ -25,7 +25,7 @@ def plateau_figure(curves: pd.DataFrame, escapes: pd.DataFrame, fit: pd.DataFram
                    fit_text: str = "", style: str = "screen", num_classes: int = 10) -> go.Figure:
     """Left: seed-mean loss per value of `over`, plateau escapes as markers. Right: length vs `over`, fit line."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss (seed mean)", f"plateau length vs {over}"),
-                        horizontal_spacing=0.12)
+                        horizontal_spacing=0.16)
     labels = list(dict.fromkeys(curves["label"])) if len(curves) else []
     colors = {lab: st.color(i) for i, lab in enumerate(labels)}
     for lab in labels:
@@ -42,7 +42,7 @@ def plateau_figure(curves: pd.DataFrame, escapes: pd.DataFrame, fit: pd.DataFram
                 hovertemplate=f"{lab}, seed %{{customdata[0]}}<br>escape at step %{{x}}"
                               "<br>plateau length %{customdata[1]}<extra></extra>"), row=1, col=1)
     fig.add_hline(y=float(np.log(num_classes)), line=dict(color="grey", dash="dot", width=1), row=1, col=1,
-                  annotation_text=f"ln {num_classes} (chance)", annotation_position="bottom left")
+                  annotation_text=f"ln {num_classes} (chance)", annotation_position="top right")
     pts = escapes[np.isfinite(escapes["length"]) & (escapes["length"] > 0)] if len(escapes) else escapes
     if not len(pts):
         fig.add_annotation(text="no run in this slice left the plateau<br>within its training budget",
@@ -68,8 +68,8 @@ def plateau_figure(curves: pd.DataFrame, escapes: pd.DataFrame, fit: pd.DataFram
     fig.update_yaxes(title_text="plateau length (steps)", type="log", **st.log_ticks(lengths), row=1, col=2)
     st.apply_style(fig, style, cols=2)
     # Legend under the panels, below the axis titles, so the panels keep their width.
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), margin=dict(b=130),
-                      height=(fig.layout.height or 400) + 40)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), margin=dict(b=105),
+                      height=(fig.layout.height or 400) + 30)
     return fig
 
 
