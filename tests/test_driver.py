@@ -33,6 +33,11 @@ def test_packed_host_loop_equals_runs_one_by_one(tiny_cfg, tiny_data):
     packed = driver.drive(tiny_cfg.static_part(), tiny_data, train.hyper(cfgs), keys, packed=True).metrics
     for i, cfg in enumerate(cfgs):
         _assert_metrics_close([x[i] for x in packed], train.run(cfg, tiny_data), rtol=1e-4, atol=1e-5)
+    # The group compiled once: another pack of other values, over every chunk, reuses both programs.
+    other = [c.replace(seed=c.seed + 9, lr=2 * c.lr) for c in cfgs]
+    driver.drive(tiny_cfg.static_part(), tiny_data, train.hyper(other), keys, packed=True)
+    start, chunk, n_chunks = driver.programs(tiny_cfg.static_part(), True)
+    assert n_chunks > 1 and start._cache_size() == 1 and chunk._cache_size() == 1
 
 
 @pytest.mark.parametrize("bias_mode,tasks_per_batch", [("task", 0), ("labels", 2)])
