@@ -13,8 +13,8 @@ import numpy as np
 
 
 def cell_files(base: str, shape: tuple[int, ...], tail: str):
-    """(cell index, bytes) of every chunk file that exists under `base`, in C order; ~3x faster than one
-    open() per file for 10,000 small files (BENCHMARKS.md, session 3)."""
+    """(cell index, bytes) of every chunk file that exists under `base`, in C order. Files are opened relative
+    to their directory's descriptor: a path walk per file dominated the cold read (BENCHMARKS.md, History)."""
     *outer, inner = shape
     for prefix in np.ndindex(*outer):
         directory = "/".join([base, *map(str, prefix)])

@@ -86,7 +86,7 @@ def main(cfg: RunConfig, *, out: str | None, progress: bool = True) -> int:
     stopper = _stopper(cfg)
     if stopper is not None:
         bar.total = cfg.budget
-    out = driver.drive(cfg.static_part(), data, hyper(cfg), run_key(cfg.seed), packed=False, on_chunk=on_chunk,
+    out = driver.drive(cfg.static_part(), data, hyper(cfg), key=run_key(cfg.seed), packed=False, on_chunk=on_chunk,
                        stopper=stopper)
     metrics = out.metrics
     bar.close()

@@ -1,7 +1,7 @@
 """GPICL tasks: a task is an int32 id; its projection and label permutation are recomputed from the id.
 
-Shape letters: B sequences, T positions, D input features (N_x), K classes, N dataset examples,
-G task groups in a batch (one task each).
+Shape letters (docs/DESIGN.md): B sequences, T positions, D input features (N_x), K classes, M dataset
+examples, G task groups in a batch (one task each).
 
 Training ids are drawn from [0, num_tasks) with num_tasks <= 2^31 - 1, so they are never negative;
 unseen tasks use negative ids (-1, -2, ...), which training therefore never draws. Nothing about a task
@@ -105,10 +105,10 @@ def project_groups(root, ids_G, perm_ids_G, x_GxSxD, y_GxS, num_classes, project
     return jax.vmap(one)(ids_G, perm_ids_G, x_GxSxD, y_GxS)
 
 
-def sample_examples(key, x_NxD, y_N, shape):
+def sample_examples(key, x_MxD, y_M, shape):
     """Examples drawn uniformly with replacement: ``x`` of shape ``shape + (D,)`` and ``y`` of ``shape``."""
-    idx = jax.random.randint(key, shape, 0, x_NxD.shape[0])
-    return x_NxD[idx], y_N[idx]
+    idx = jax.random.randint(key, shape, 0, x_MxD.shape[0])
+    return x_MxD[idx], y_M[idx]
 
 
 def train_batch(key, data: TaskData, root, *, num_tasks, bias, batch_size: int, seq_len: int,
@@ -136,9 +136,9 @@ def train_batch(key, data: TaskData, root, *, num_tasks, bias, batch_size: int, 
     return tokens(x_BxTxD, y_BxT, num_classes), y_BxT
 
 
-def eval_batch(key, x_NxD, y_N, root, ids_B, *, seq_len: int, num_classes: int, project: bool):
+def eval_batch(key, x_MxD, y_M, root, ids_B, *, seq_len: int, num_classes: int, project: bool):
     """A meta-test batch on one dataset: sequence b uses task ``ids_B[b]`` (no task at all if not project)."""
-    x, y = sample_examples(key, x_NxD, y_N, (ids_B.shape[0], seq_len))
+    x, y = sample_examples(key, x_MxD, y_M, (ids_B.shape[0], seq_len))
     if project:
         x, y = project_groups(root, ids_B, ids_B, x, y, num_classes)
     return tokens(x, y, num_classes), y

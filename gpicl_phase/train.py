@@ -3,7 +3,7 @@
 Every loop is a ``lax.scan``, so ``jit(vmap(train, in_axes=(None, 0)))`` trains many runs at once (the sweep
 engine packs runs that differ only in dynamic config fields this way). Meta-tests run inside the program.
 
-Shape letters: B batch, T positions, S meta-test streams, E evaluations, L logged windows.
+Shape letters (docs/DESIGN.md): B batch, T positions, S meta-test streams, E evaluations, L logged windows.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ def _assert_metrics_close(a, b, rtol=1e-5, atol=1e-6):
 def test_host_loop_equals_the_scanned_program_and_reports_every_chunk(tiny_cfg, tiny_data):
     cfg = tiny_cfg.replace(steps=30, eval_every=10, log_every=5, lr=3e-3)
     seen = []
-    looped = driver.drive(cfg.static_part(), tiny_data, train.hyper(cfg), train.run_key(cfg.seed), packed=False,
+    looped = driver.drive(cfg.static_part(), tiny_data, train.hyper(cfg), key=train.run_key(cfg.seed), packed=False,
                           on_chunk=lambda c, runs: seen.append(c)).metrics
     _assert_metrics_close(looped, train.run(cfg, tiny_data))
     assert seen == [0, 1, 2]
@@ -30,12 +30,12 @@ def test_packed_host_loop_equals_runs_one_by_one(tiny_cfg, tiny_data):
     cfgs = [tiny_cfg.replace(seed=s, num_tasks=n, lr=lr, bias=b)
             for s, n, lr, b in [(0, 1, 1e-3, 0.0), (1, 4, 3e-3, 0.5), (0, 2 ** 20, 1e-3, 0.0)]]
     keys = jax.vmap(train.run_key)(jnp.asarray([c.seed for c in cfgs], jnp.uint32))
-    packed = driver.drive(tiny_cfg.static_part(), tiny_data, train.hyper(cfgs), keys, packed=True).metrics
+    packed = driver.drive(tiny_cfg.static_part(), tiny_data, train.hyper(cfgs), key=keys, packed=True).metrics
     for i, cfg in enumerate(cfgs):
         _assert_metrics_close([x[i] for x in packed], train.run(cfg, tiny_data), rtol=1e-4, atol=1e-5)
     # The group compiled once: another pack of other values, over every chunk, reuses both programs.
     other = [c.replace(seed=c.seed + 9, lr=2 * c.lr) for c in cfgs]
-    driver.drive(tiny_cfg.static_part(), tiny_data, train.hyper(other), keys, packed=True)
+    driver.drive(tiny_cfg.static_part(), tiny_data, train.hyper(other), key=keys, packed=True)
     start, chunk, n_chunks = driver.programs(tiny_cfg.static_part(), True)
     assert n_chunks > 1 and start._cache_size() == 1 and chunk._cache_size() == 1
 
@@ -58,9 +58,9 @@ def test_training_on_a_bank_gives_the_same_run(tiny_cfg, tiny_data):
     cfg = tiny_cfg.replace(num_tasks=8, bias=0.25)
     banked = driver.with_bank(tiny_data, cfg.static_part(), 8)
     assert banked.bank.projections.shape == (8, cfg.input_dim, cfg.input_dim)
-    args = (cfg.static_part(), train.hyper(cfg), train.run_key(cfg.seed))
-    with_bank = driver.drive(args[0], banked, *args[1:], packed=False).metrics
-    _assert_metrics_close(with_bank, driver.drive(args[0], tiny_data, *args[1:], packed=False).metrics)
+    static, hp, key = cfg.static_part(), train.hyper(cfg), train.run_key(cfg.seed)
+    with_bank = driver.drive(static, banked, hp, key=key, packed=False).metrics
+    _assert_metrics_close(with_bank, driver.drive(static, tiny_data, hp, key=key, packed=False).metrics)
 
 
 def test_bank_size_picks_the_bank_only_when_it_fits_and_pays(tiny_cfg):
@@ -93,18 +93,18 @@ def test_a_killed_pack_resumes_from_its_checkpoint_with_the_same_numbers(tiny_cf
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        driver.drive(cfg.static_part(), tiny_data, hp, keys, packed=True, on_chunk=kill, checkpoints=checkpoints)
+        driver.drive(cfg.static_part(), tiny_data, hp, key=keys, packed=True, on_chunk=kill, checkpoints=checkpoints)
     assert saved["found"][1]["next_chunk"] == 2
     seen = []
-    resumed = driver.drive(cfg.static_part(), tiny_data, hp, keys, packed=True,
+    resumed = driver.drive(cfg.static_part(), tiny_data, hp, key=keys, packed=True,
                            on_chunk=lambda c, runs: seen.append(c), checkpoints=checkpoints).metrics
     assert resumed_at == [20] and seen == [0, 1, 2, 3]
-    whole = driver.drive(cfg.static_part(), tiny_data, hp, keys, packed=True).metrics
+    whole = driver.drive(cfg.static_part(), tiny_data, hp, key=keys, packed=True).metrics
     for name, x, y in zip(train.Metrics._fields, resumed, whole, strict=True):
         np.testing.assert_array_equal(x, y, err_msg=name)
     # Another pack never resumes from this one's checkpoint.
     other = train.hyper([c.replace(lr=3e-3) for c in cfgs])
-    driver.drive(cfg.static_part(), tiny_data, other, keys, packed=True, checkpoints=checkpoints)
+    driver.drive(cfg.static_part(), tiny_data, other, key=keys, packed=True, checkpoints=checkpoints)
     assert resumed_at == [20]
 
 
@@ -123,7 +123,7 @@ def test_stopped_runs_leave_the_pack_and_the_rest_train_on(tiny_cfg, tiny_data):
     cfgs = [cfg.replace(seed=s, num_tasks=n) for s, n in [(0, 1), (1, 4), (2, 16), (3, 2 ** 20)]]
     keys = jax.vmap(train.run_key)(jnp.asarray([c.seed for c in cfgs], jnp.uint32))
     live = []
-    out = driver.drive(cfg.static_part(), tiny_data, train.hyper(cfgs), keys, packed=True,
+    out = driver.drive(cfg.static_part(), tiny_data, train.hyper(cfgs), key=keys, packed=True,
                        stopper=_stop_first_two_after(2), on_chunk=lambda c, runs: live.append(list(runs)))
     assert out.steps_trained.tolist() == [10, 10, 40, 40]
     assert out.stop_reason.tolist() == [2, 2, 1, 1]
@@ -131,7 +131,7 @@ def test_stopped_runs_leave_the_pack_and_the_rest_train_on(tiny_cfg, tiny_data):
     assert np.isnan(out.metrics.train_loss[:2, 2:]).all() and np.isfinite(out.metrics.train_loss[2:]).all()
     never = driver.Stopper(lambda h: np.zeros(h.eval_acc.shape[0], np.int8), "never")
     for i in (2, 3):  # runs that moved into a pack of two compute what they compute alone
-        alone = driver.drive(cfg.static_part(), tiny_data, train.hyper(cfgs[i]), train.run_key(cfgs[i].seed),
+        alone = driver.drive(cfg.static_part(), tiny_data, train.hyper(cfgs[i]), key=train.run_key(cfgs[i].seed),
                              packed=False, stopper=never)
         _assert_metrics_close([x[i] for x in out.metrics], alone.metrics, rtol=1e-4, atol=1e-5)
 
@@ -149,12 +149,12 @@ def test_a_pack_killed_after_shrinking_resumes_with_the_same_bits(tiny_cfg, tiny
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        driver.drive(cfg.static_part(), tiny_data, hp, keys, packed=True, stopper=_stop_first_two_after(2),
+        driver.drive(cfg.static_part(), tiny_data, hp, key=keys, packed=True, stopper=_stop_first_two_after(2),
                      on_chunk=kill, checkpoints=checkpoints)
     assert saved["found"][0]["slots"].tolist() == [2, 3], "the checkpoint holds the shrunken pack"
-    resumed = driver.drive(cfg.static_part(), tiny_data, hp, keys, packed=True, stopper=_stop_first_two_after(2),
+    resumed = driver.drive(cfg.static_part(), tiny_data, hp, key=keys, packed=True, stopper=_stop_first_two_after(2),
                            checkpoints=checkpoints)
-    whole = driver.drive(cfg.static_part(), tiny_data, hp, keys, packed=True, stopper=_stop_first_two_after(2))
+    whole = driver.drive(cfg.static_part(), tiny_data, hp, key=keys, packed=True, stopper=_stop_first_two_after(2))
     for name, x, y in zip(train.Metrics._fields, resumed.metrics, whole.metrics, strict=True):
         np.testing.assert_array_equal(x, y, err_msg=name)
     assert resumed.steps_trained.tolist() == whole.steps_trained.tolist() == [10, 10, 40, 40]

@@ -1,7 +1,7 @@
 """Image preprocessing in numpy: scale to [0, 1], match channels, area resize, flatten, z-normalize.
 
-Shape letters: N images, H x W input side, S output side, C channels, D = S * S * C features.
-Features are flattened in (row, column, channel) order, the order a [N, S, S, C] array has in memory.
+Shape letters (docs/DESIGN.md): M images, H x W input side, S output side, C channels, D = S * S * C
+features. Features are flattened in (row, column, channel) order, the order a [M, S, S, C] array has in memory.
 """
 
 from __future__ import annotations
@@ -28,21 +28,21 @@ def area_weights(n_in: int, n_out: int) -> np.ndarray:
 
 
 def resize(images: np.ndarray, size: int) -> np.ndarray:
-    """Area-resize [N, H, W] or [N, H, W, C] images to float32 [N, size, size(, C)].
+    """Area-resize [M, H, W] or [M, H, W, C] images to float32 [M, size, size(, C)].
 
     Anti-aliased when shrinking (every input pixel contributes), exact 2x2 mean pooling for 28 -> 14 (which is also
     what the authors' bilinear tf.image.resize gives at exactly half size), the identity when H = W = size.
     """
     if images.ndim not in (3, 4):
-        raise ValueError(f"images must be [N, H, W] or [N, H, W, C], got shape {images.shape}")
+        raise ValueError(f"images must be [M, H, W] or [M, H, W, C], got shape {images.shape}")
     x = images.astype(np.float32, copy=False)
     if x.shape[1] == size and x.shape[2] == size:
         return x.copy() if x is images else x
     rows_SxH = area_weights(x.shape[1], size).astype(np.float32)
     cols_SxW = area_weights(x.shape[2], size).astype(np.float32)
     # Separable: contract rows, then columns; tensordot keeps both contractions in BLAS.
-    rows_resized = np.tensordot(rows_SxH, x, axes=([1], [1]))  # [S, N, W(, C)]
-    out = np.tensordot(cols_SxW, rows_resized, axes=([1], [2]))  # [S_col, S_row, N(, C)]
+    rows_resized = np.tensordot(rows_SxH, x, axes=([1], [1]))  # [S, M, W(, C)]
+    out = np.tensordot(cols_SxW, rows_resized, axes=([1], [2]))  # [S_col, S_row, M(, C)]
     order = (2, 1, 0, 3) if x.ndim == 4 else (2, 1, 0)
     return np.ascontiguousarray(out.transpose(order))
 
@@ -59,20 +59,20 @@ def to_unit_range(images: np.ndarray) -> np.ndarray:
     return x
 
 
-def rgb_to_gray(images_NxHxWx3: np.ndarray) -> np.ndarray:
-    """Luminance (BT.601) of float RGB images [N, H, W, 3] as [N, H, W]."""
-    if images_NxHxWx3.ndim != 4 or images_NxHxWx3.shape[-1] != 3:
-        raise ValueError(f"expected RGB images [N, H, W, 3], got shape {images_NxHxWx3.shape}")
-    return images_NxHxWx3.astype(np.float32, copy=False) @ LUMA_RGB
+def rgb_to_gray(images_MxHxWx3: np.ndarray) -> np.ndarray:
+    """Luminance (BT.601) of float RGB images [M, H, W, 3] as [M, H, W]."""
+    if images_MxHxWx3.ndim != 4 or images_MxHxWx3.shape[-1] != 3:
+        raise ValueError(f"expected RGB images [M, H, W, 3], got shape {images_MxHxWx3.shape}")
+    return images_MxHxWx3.astype(np.float32, copy=False) @ LUMA_RGB
 
 
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """Gray [N, H, W] or [N, H, W, 1|3] images as [N, H, W, channels]: RGB -> luminance, gray -> repeated."""
+    """Gray [M, H, W] or [M, H, W, 1|3] images as [M, H, W, channels]: RGB -> luminance, gray -> repeated."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (gray) or 3 (rgb), got {channels}")
     x = images[..., None] if images.ndim == 3 else images
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise ValueError(f"images must be [N, H, W], [N, H, W, 1] or [N, H, W, 3], got shape {images.shape}")
+        raise ValueError(f"images must be [M, H, W], [M, H, W, 1] or [M, H, W, 3], got shape {images.shape}")
     if x.shape[-1] == channels:
         return x
     if channels == 1:
@@ -82,23 +82,23 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
 
 
 def flatten(images: np.ndarray) -> np.ndarray:
-    """Flatten [N, ...] images to [N, D] in memory order."""
+    """Flatten [M, ...] images to [M, D] in memory order."""
     return images.reshape(len(images), -1)
 
 
 def prepare(images: np.ndarray, *, image_size: int, channels: int) -> np.ndarray:
-    """Raw images (uint8 or [0, 1] floats, gray or RGB) to float32 features [N, image_size^2 * channels] in [0, 1]."""
+    """Raw images (uint8 or [0, 1] floats, gray or RGB) to float32 features [M, image_size^2 * channels] in [0, 1]."""
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
     n = len(images)
-    out_NxD = np.empty((n, image_size * image_size * channels), dtype=np.float32)
+    out_MxD = np.empty((n, image_size * image_size * channels), dtype=np.float32)
     for start in range(0, n, CHUNK):
         # Gray conversion before the resize: both are linear, and fewer planes make the resize cheaper.
         chunk = match_channels(to_unit_range(images[start:start + CHUNK]), channels)
-        out_NxD[start:start + CHUNK] = flatten(resize(chunk, image_size))
+        out_MxD[start:start + CHUNK] = flatten(resize(chunk, image_size))
     # Area weights are convex combinations, but float rounding can step a hair outside [0, 1].
-    np.clip(out_NxD, 0.0, 1.0, out=out_NxD)
-    return out_NxD
+    np.clip(out_MxD, 0.0, 1.0, out=out_MxD)
+    return out_MxD
 
 
 def standardize_stats(train_x: np.ndarray) -> tuple[float, float]:

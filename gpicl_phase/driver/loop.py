@@ -76,7 +76,7 @@ class Driven(NamedTuple):
     stop_reason: np.ndarray
 
 
-def drive(static: RunConfig, data: TaskData, hp: Hyper, key: jax.Array, *, packed: bool,
+def drive(static: RunConfig, data: TaskData, hp: Hyper, *, key: jax.Array, packed: bool,
           on_chunk: Callable[[int, np.ndarray], None] | None = None, checkpoints: Checkpoints | None = None,
           stopper: Stopper | None = None) -> Driven:
     """Trains one run (``packed=False``) or a pack (``hp`` and ``key`` with a leading run axis); numpy results.
@@ -167,7 +167,7 @@ def _take(hp: Hyper, slots: np.ndarray) -> Hyper:
     return Hyper(*(np.asarray(leaf)[slots] for leaf in hp))
 
 
-def check(static: RunConfig, data: TaskData, hp: Hyper, key: jax.Array, *, packed: bool, bank: int = 0) -> None:
+def check(static: RunConfig, data: TaskData, hp: Hyper, *, key: jax.Array, packed: bool, bank: int = 0) -> None:
     """Traces ``drive``'s programs on these inputs without compiling or running them (seconds, not minutes):
     shape and config errors surface as they would in training. ``bank``: the task bank ``drive`` would get
     (only its shape is made)."""

@@ -1,7 +1,7 @@
 """Sequence models behind one interface: ``init(cfg, key, input_dim)``, ``apply(cfg, params, tokens, engine)``.
 
 Every model maps tokens ``[B, T, N_x + K + 1]`` to logits ``[B, T, K]`` and reports its parameter count
-and its state size (memory available to the next prediction; formulas in ../shared/PAPER.md).
+and its state size (memory available to the next prediction; formulas in docs/models.md).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Causal softmax attention over ``[B, T, H, K]`` queries, keys and values; a cache-blocked form for CPUs.
+"""Causal softmax attention over ``[B, T, H, A]`` queries, keys and values; a cache-blocked form for CPUs.
 
 The reference form materializes the ``B x H x T x T`` logits, probabilities and their gradients: at the
 paper default that is 41 MB per array per layer, so on a CPU each elementwise pass over them runs from
 main memory. The blocked form computes the same attention a few sequences at a time (``lax.map`` over the
 batch), sized so one block's ``T x T`` arrays stay in cache, and has a flash-attention style backward pass
-that recomputes the probabilities from the saved log-sum-exp instead of storing them. On the 2-core CPU it
-is ~2x faster per layer, forward and backward (BENCHMARKS.md, "Session 4"); the numbers agree with the
+that recomputes the probabilities from the saved log-sum-exp instead of storing them, so it is faster on CPUs
+(measured: BENCHMARKS.md, History); the numbers agree with the
 reference to float32 rounding (tests). Accelerators keep the reference form: there a sequential loop over
 blocks would only serialize work that XLA already fuses and parallelizes.
 """
@@ -20,28 +20,28 @@ import jax.numpy as jnp
 # (8 sequences of 8 heads at T = 100) blocks of 1.3 and 2.6 MB were equally fast within noise; 5 MB was slower.
 BLOCK_BYTES = 2.6e6
 
-def causal_attention(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array, v_BxTxHxK: jax.Array,
+def causal_attention(q_BxTxHxA: jax.Array, k_BxTxHxA: jax.Array, v_BxTxHxA: jax.Array,
                      blocked: bool = False) -> jax.Array:
-    """Each position attends to itself and the positions before it; returns ``[B, T, H, K]``. ``blocked``:
+    """Each position attends to itself and the positions before it; returns ``[B, T, H, A]``. ``blocked``:
     the cache-blocked form (Engine.blocked_attention; CPUs)."""
-    b, t, h, _ = q_BxTxHxK.shape
+    b, t, h, _ = q_BxTxHxA.shape
     blocks = num_blocks(b, h, t)
     if not blocked or blocks == 1:
-        return reference(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK)
-    return _blocked(blocks, q_BxTxHxK, k_BxTxHxK, v_BxTxHxK)
+        return reference(q_BxTxHxA, k_BxTxHxA, v_BxTxHxA)
+    return _blocked(blocks, q_BxTxHxA, k_BxTxHxA, v_BxTxHxA)
 
 
-def reference(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array, v_BxTxHxK: jax.Array) -> jax.Array:
+def reference(q_BxTxHxA: jax.Array, k_BxTxHxA: jax.Array, v_BxTxHxA: jax.Array) -> jax.Array:
     """The textbook form: logits, causal mask, softmax, weighted values; autodiff for the gradient."""
-    w_BxHxTxT = jax.nn.softmax(_causal_logits(q_BxTxHxK, k_BxTxHxK), axis=-1)
-    return jnp.einsum("bhts,bshk->bthk", w_BxHxTxT, v_BxTxHxK)
+    w_BxHxTxT = jax.nn.softmax(_causal_logits(q_BxTxHxA, k_BxTxHxA), axis=-1)
+    return jnp.einsum("bhts,bsha->btha", w_BxHxTxT, v_BxTxHxA)
 
 
-def _causal_logits(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array) -> jax.Array:
+def _causal_logits(q_BxTxHxA: jax.Array, k_BxTxHxA: jax.Array) -> jax.Array:
     """Scaled logits ``[B, H, T, T]``, the lowest float where a query would see a later key (a finite fill:
     every row keeps its diagonal, so the masked entries' probabilities are exactly 0 either way)."""
-    t = q_BxTxHxK.shape[1]
-    logits_BxHxTxT = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxTxHxK) / jnp.sqrt(q_BxTxHxK.shape[-1])
+    t = q_BxTxHxA.shape[1]
+    logits_BxHxTxT = jnp.einsum("btha,bsha->bhts", q_BxTxHxA, k_BxTxHxA) / jnp.sqrt(q_BxTxHxA.shape[-1])
     causal_TxT = jnp.tril(jnp.ones((t, t), bool))
     return jnp.where(causal_TxT, logits_BxHxTxT, jnp.finfo(logits_BxHxTxT.dtype).min)
 
@@ -71,17 +71,17 @@ def _probs(q, k, lse=None):
 def _forward_block(qkv):
     q, k, v = qkv
     p, lse = _probs(q, k)
-    return jnp.einsum("bhts,bshk->bthk", p, v), lse
+    return jnp.einsum("bhts,bsha->btha", p, v), lse
 
 
 def _backward_block(args):
     q, k, v, o, lse, do = args
     p = _probs(q, k, lse)
     dv = jnp.einsum("bhts,bthk->bshk", p, do)
-    dp = jnp.einsum("bthk,bshk->bhts", do, v)
+    dp = jnp.einsum("btha,bsha->bhts", do, v)
     # Softmax backward: dS = P * (dP - rowsum(dP * P)), and rowsum(dP * P) = rowsum(dO * O) over K.
     ds = p * (dp - jnp.einsum("bthk,bthk->bht", do, o)[..., None]) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
-    dq = jnp.einsum("bhts,bshk->bthk", ds, k)
+    dq = jnp.einsum("bhts,bsha->btha", ds, k)
     dk = jnp.einsum("bhts,bthk->bshk", ds, q)
     return dq, dk, dv
 

@@ -1,6 +1,6 @@
 """Plain-JAX building blocks: parameters are nested dicts of arrays, so vmap over runs is free.
 
-Shape letters: B batch, T positions, I input features, N model width, H heads, K key size, C classes.
+Shape letters (docs/DESIGN.md): B batch, T positions, I token width, N model width, H heads, A key size, K classes.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def layer_norm_init(n: int) -> dict:
 
 # LayerNorm's input gradient can be materialized (``gradient_barrier``). Without it XLA:CPU fuses the
 # LayerNorm backward's elementwise chain, through the residual stream across all layers, into the loop
-# fusions that transpose gradients for the weight-gradient matmuls, and recomputes the chain in each of them
-# (fusions of 60-78 operands): 205 of 730 ms per step at N_M=256, B=32 (BENCHMARKS.md, "Session 5").
+# fusions that transpose gradients for the weight-gradient matmuls, and recomputes the chain in each of them;
+# the barrier makes it computed once (measured: BENCHMARKS.md, History).
 
 
 @jax.custom_vjp

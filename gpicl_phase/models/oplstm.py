@@ -40,7 +40,7 @@ def init(cfg, key, input_dim: int) -> dict:
 
 
 def apply(cfg, params: dict, tokens_BxTxI: jax.Array) -> jax.Array:
-    """Logits ``[B, T, C]`` from the outer-product cell scanned over positions."""
+    """Logits ``[B, T, K]`` from the outer-product cell scanned over positions."""
     n = cfg.d_model
     e_TxBxN = jnp.swapaxes(_mlp(params["enc"], tokens_BxTxI), 0, 1)
 

@@ -32,7 +32,7 @@ def lstm_init(cfg, key, input_dim: int) -> dict:
 
 
 def lstm_apply(cfg, params: dict, tokens_BxTxI: jax.Array) -> jax.Array:
-    """Logits ``[B, T, C]`` from an LSTM scanned over positions."""
+    """Logits ``[B, T, K]`` from an LSTM scanned over positions."""
     n = cfg.d_model
     e_TxBxN = jnp.swapaxes(_mlp(params["enc"], tokens_BxTxI), 0, 1)
 

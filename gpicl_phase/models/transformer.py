@@ -15,13 +15,12 @@ from gpicl_phase.models.layers import dense, dense_init, layer_norm, layer_norm_
 
 # The layer scan is unrolled: XLA then schedules the layers as straight-line code, without the stacked
 # per-layer residual buffers a rolled loop's backward pass writes and reads. Same numbers to float32 rounding
-# (tests; bit for bit in the configs benchmarked); 1.08-1.22x faster steps on CPU (BENCHMARKS.md); compile
-# time grows with depth (no slower at 2-4 layers).
+# (tests); faster steps on CPU (measured: BENCHMARKS.md, History); compile time grows with depth.
 UNROLL_LAYERS = True
 
 
 def init(cfg, key, input_dim: int) -> dict:
-    """Parameters for a config with ``d_model`` N, ``num_layers`` L, ``num_heads`` H, ``key_size`` K."""
+    """Parameters for a config with ``d_model`` N, ``num_layers`` L, ``num_heads`` H, ``key_size`` A."""
     n, h, k, layers = cfg.d_model, cfg.num_heads, cfg.key_size, cfg.num_layers
     # The authors scale block initializations by 2 / layers so the residual stream stays O(1) with depth.
     scale = 2.0 / layers
@@ -55,13 +54,13 @@ def attention(p: dict, x_BxTxN: jax.Array, num_heads: int, blocked: bool = False
     """Causal multi-head self-attention."""
     b, t, _ = x_BxTxN.shape
     split = lambda y: y.reshape(b, t, num_heads, -1)  # noqa: E731
-    q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (split(dense(p[n], x_BxTxN)) for n in ("q", "k", "v"))
-    out_BxTxHxK = causal_attention(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK, blocked)
-    return dense(p["o"], out_BxTxHxK.reshape(b, t, -1))
+    q_BxTxHxA, k_BxTxHxA, v_BxTxHxA = (split(dense(p[n], x_BxTxN)) for n in ("q", "k", "v"))
+    out_BxTxHxA = causal_attention(q_BxTxHxA, k_BxTxHxA, v_BxTxHxA, blocked)
+    return dense(p["o"], out_BxTxHxA.reshape(b, t, -1))
 
 
 def apply(cfg, params: dict, tokens_BxTxI: jax.Array, engine: Engine = REFERENCE) -> jax.Array:
-    """Logits ``[B, T, C]``; the prediction at t depends on tokens 0..t only."""
+    """Logits ``[B, T, K]``; the prediction at t depends on tokens 0..t only."""
     t = tokens_BxTxI.shape[1]
     x = dense(params["embed"], tokens_BxTxI) + params["pos"][None, :t]
     norm = lambda p, y: layer_norm(p, y, barrier=engine.gradient_barrier)  # noqa: E731

@@ -121,7 +121,7 @@ def train_chunk(chunk: Chunk, work: Work, on_chunk=None, checkpoints: driver.Che
     chunk resume mid-run.
     """
     data, hp, keys, bank = _inputs(chunk, work)
-    out = driver.drive(chunk.static, driver.with_bank(data, chunk.static, bank), hp, keys, packed=True,
+    out = driver.drive(chunk.static, driver.with_bank(data, chunk.static, bank), hp, key=keys, packed=True,
                        on_chunk=on_chunk, checkpoints=checkpoints, stopper=stopper(chunk.static, work))
     n = len(chunk.configs)
     return driver.Driven(type(out.metrics)(*(np.asarray(x)[:n] for x in out.metrics)), out.steps_trained[:n],
@@ -134,7 +134,7 @@ def check_chunk(chunk: Chunk, work: Work, traced: set | None = None) -> int:
     ``traced``: (group, bank) pairs already traced, which are the same program and are skipped; updated."""
     data, hp, keys, bank = _inputs(chunk, work)
     if traced is None or (chunk.group, bank) not in traced:
-        driver.check(chunk.static, data, hp, keys, packed=True, bank=bank)
+        driver.check(chunk.static, data, hp, key=keys, packed=True, bank=bank)
         if traced is not None:
             traced.add((chunk.group, bank))
     return bank
