@@ -11,6 +11,7 @@ import os
 import sys
 
 from gpicl_phase import __version__, commands
+from gpicl_phase.choices import EXECUTORS, FIGURES, FORMATS, TASK_SOURCES
 from gpicl_phase.config import ConfigError, fields
 from gpicl_phase.sweep.spec import DEFAULT_MAX_CELLS
 
@@ -91,12 +92,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--smoke", action="store_true", help="apply the file's [smoke] table: seconds, for CI")
     s.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override a base config field (repeatable), e.g. --set steps=5000; recorded in the store")
-    s.add_argument("--executor", choices=("local", "dask"), default="local", help="where chunks run")
+    s.add_argument("--executor", choices=EXECUTORS, default="local", help="where chunks run")
     s.add_argument("--workers", type=_positive_int, help="with --executor dask and no --scheduler: local worker processes")
     s.add_argument("--scheduler", help="with --executor dask: address of an existing scheduler (tcp://HOST:PORT)")
     s.add_argument("--max-pack", type=_positive_int, help="at most this many runs per compiled program "
                                                 "(default: what fits in device memory)")
-    s.add_argument("--task-source", choices=("auto", "bank", "fresh"), default="auto",
+    s.add_argument("--task-source", choices=TASK_SOURCES, default="auto",
                    help="training tasks from a precomputed on-device bank of every task's matrices, or drawn "
                         "fresh per sequence; both give the same batches. auto: a bank when it fits a quarter "
                         "of the device memory and costs fewer draws than it saves (default)")
@@ -153,8 +154,8 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="write publication figures (SVG, PDF, PNG) and the data plotted (CSV)")
     e.add_argument("stores", nargs="+")
     e.add_argument("--figure", default="all",
-                   choices=("phase", "plateau", "incontext", "improvement", "statesize", "all"))
-    e.add_argument("--format", default="svg", choices=("svg", "pdf", "png"))
+                   choices=FIGURES)
+    e.add_argument("--format", default="svg", choices=FORMATS)
     e.add_argument("--out", default="figures", help="output directory")
     e.add_argument("--style", default="paper", help="figure style (paper or screen)")
     e.add_argument("--paper", action="store_true",

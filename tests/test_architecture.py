@@ -14,20 +14,21 @@ ALLOWED = {
     "models": {"config"},
     "train": {"config", "tasks", "models", "data"},
     "rules": set(),  # numpy only: the phase and stop rules the engine and the analysis share
-    "driver": {"config", "tasks", "train", "rules"},  # never the store: checkpoints come in as functions
-    "sweep": {"config", "tasks", "models", "train", "driver", "data", "store", "checkpoints", "rules"},
+    "choices": set(),  # the command line's named choices, read by the modules that act on them
+    "driver": {"config", "tasks", "train", "rules", "choices"},  # never the store: checkpoints come as functions
+    "sweep": {"config", "tasks", "models", "train", "driver", "data", "store", "checkpoints", "rules", "choices"},
     "store": {"chunk_files"},
     "chunk_files": set(),
     "checkpoints": {"store"},
     "analysis": {"store", "rules"},
     "refine": {"analysis", "store", "sweep", "rules", "config"},  # the loop above both sides
-    "figures": {"analysis", "store", "rules"},
+    "figures": {"analysis", "store", "rules", "choices"},
     "testing": {"store", "analysis", "rules"},
     "status": {"store"},
     "single_run": {"config", "models", "data", "train", "driver", "rules"},
 }
 # The app may use the analysis side only: never the JAX side (train, tasks, models, sweep).
-APP_ALLOWED = {"figures", "analysis", "store", "config", "rules"}
+APP_ALLOWED = {"figures", "analysis", "store", "config", "rules", "choices"}
 
 
 def _imports(path: Path) -> set[str]:

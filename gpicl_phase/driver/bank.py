@@ -12,11 +12,11 @@ import functools
 import jax
 
 from gpicl_phase import tasks
+from gpicl_phase.choices import TASK_SOURCES
 from gpicl_phase.config import RunConfig
 from gpicl_phase.tasks import TaskData
 from gpicl_phase.train import task_root
 
-TASK_SOURCES = ("auto", "bank", "fresh")
 BANK_SHARE = 0.25  # at most this share of the device budget goes to a task bank
 
 

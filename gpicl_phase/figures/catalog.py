@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from gpicl_phase.choices import PAPER_FIGURES  # noqa: F401 - part of the catalog's surface
 from gpicl_phase.figures import detail, improvement, phase, plateau, progress, statesize
 from gpicl_phase.figures.source import Source
 from gpicl_phase.figures.style import check_style, for_print
@@ -20,7 +21,6 @@ BUILDERS: dict[str, Callable[[Source, dict, str], Built]] = {
     "statesize": statesize.build,
     "progress": progress.build,
 }
-PAPER_FIGURES = ("phase", "plateau", "incontext", "improvement", "statesize")  # what `export ... all` writes
 
 
 def build(name: str, source: Source, query: dict | None = None, style: str = "screen") -> Built:

@@ -15,13 +15,12 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from gpicl_phase.analysis import Thresholds, combine
-from gpicl_phase.figures.catalog import PAPER_FIGURES, build
+from gpicl_phase.choices import FIGURES, FORMATS, PAPER_FIGURES
+from gpicl_phase.figures.catalog import build
 from gpicl_phase.figures.source import Source, StoreProblem, load_source
 from gpicl_phase.figures.style import check_style
 from gpicl_phase.figures.views import Built
 
-FIGURES = (*PAPER_FIGURES, "all")
-FORMATS = ("svg", "pdf", "png")
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 SCREEN_WIDTH = 1100  # screen-style figures fill their container in the app; a file needs a fixed width
 PNG_SCALE = 3  # ~300 dpi at the paper style's pixel sizes

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from gpicl_phase.choices import STYLES
+
 # Okabe & Ito (2008), the colour-blind-safe qualitative palette; black last so it is used least.
 OKABE_ITO = (
     "#0072B2",  # blue
@@ -51,7 +53,6 @@ PHASE_NOTES = {
 # Sequential scale for metrics; cividis reads the same to colour-blind viewers and in greyscale.
 METRIC_SCALE = "Cividis"
 
-STYLES = ("screen", "paper")
 
 _FONT = "Helvetica, Arial, sans-serif"
 _SIZES = {

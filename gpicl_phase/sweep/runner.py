@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gpicl_phase import __version__, store
+from gpicl_phase.choices import EXECUTORS
 from gpicl_phase.sweep import rounds
 from gpicl_phase.sweep.plan import Chunk, plan, run_bytes, static_text
 from gpicl_phase.sweep.progress import ProgressBar
@@ -165,8 +166,8 @@ def check_arguments(spec: SweepSpec, *, task_source: str = "auto", max_pack: int
     """Refuses arguments a sweep cannot run with, before anything is written (the dry run checks them too)."""
     from gpicl_phase.driver import TASK_SOURCES
 
-    if executor not in ("local", "dask"):
-        raise SweepError(f"--executor must be 'local' or 'dask', got {executor!r}")
+    if executor not in EXECUTORS:
+        raise SweepError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if task_source not in TASK_SOURCES:
         raise SweepError(f"--task-source must be one of {', '.join(TASK_SOURCES)}, got {task_source!r}")
     if not checkpoint_every >= 0:
