@@ -14,7 +14,7 @@ DEMO_SPEC = Path(__file__).resolve().parents[1] / "sweeps" / "demo.toml"
 
 def main(*, store: str, serve: bool = True, port: int = 8050) -> int:
     """Sweep, analyse, serve; returns an exit code."""
-    from gpicl_phase.analysis.report import analyze_main
+    from gpicl_phase.commands.read import analyze
     from gpicl_phase.refine import refine
     from gpicl_phase.sweep import load
 
@@ -30,7 +30,7 @@ def main(*, store: str, serve: bool = True, port: int = 8050) -> int:
     for summary in result.sweeps:
         for failure in summary.failures:
             print(f"FAILED {failure}", file=sys.stderr)
-    code = analyze_main([store], None, spec.thresholds)
+    code = analyze([store], None, spec.thresholds)
     for b in result.located:
         print(f"boundary located: {b.phases[0]} at {b.low:g} tasks | {b.phases[1]} at {b.high:g} tasks "
               f"({b.octaves:.2f} octaves)")

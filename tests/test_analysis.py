@@ -246,13 +246,15 @@ def test_tidy_table_written_and_read_back(tmp_path, planted):
     assert len(pd.read_csv(paths[0])) == len(df)
 
 
-def test_analyze_main_prints_and_writes(tmp_path, capsys):
+def test_analyze_prints_and_writes(tmp_path, capsys):
+    from gpicl_phase.commands.read import analyze
+
     testing.synthetic_store(tmp_path / "s.zarr", batch_sizes=(32, 128))
-    assert A.analyze_main([str(tmp_path / "s.zarr")], str(tmp_path / "res") + "/", TH) == 0
+    assert analyze([str(tmp_path / "s.zarr")], str(tmp_path / "res") + "/", TH) == 0
     out = capsys.readouterr().out
     assert "Phases per cell" in out and "batch_size^" in out and "Transition boundary" in out
     assert (tmp_path / "res" / "runs.parquet").exists() and (tmp_path / "res" / "runs.summary.txt").exists()
-    assert A.analyze_main([str(tmp_path / "missing.zarr")], None, TH) == 2
+    assert analyze([str(tmp_path / "missing.zarr")], None, TH) == 2
     assert "does not exist" in capsys.readouterr().err
 
 

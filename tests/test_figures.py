@@ -298,17 +298,17 @@ def test_export_svg_and_pdf_are_valid_with_their_csv(store_path, tmp_path):
 
 
 def test_export_without_chromium_says_how_to_install(store_path, tmp_path, monkeypatch, capsys):
-    from gpicl_phase.figures.export import export_main
+    from gpicl_phase.commands.read import export_figures
 
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))
-    assert export_main([store_path], "phase", "svg", str(tmp_path), "paper") == 2
+    assert export_figures([store_path], "phase", "svg", str(tmp_path), "paper") == 2
     err = capsys.readouterr().err
     assert "apt-get install chromium" in err and "scripts/install_chromium.sh" in err
 
 
-def test_export_main_reports_bad_input(tmp_path, capsys):
-    from gpicl_phase.figures.export import export_main
+def test_export_command_reports_bad_input(tmp_path, capsys):
+    from gpicl_phase.commands.read import export_figures
 
-    assert export_main([str(tmp_path / "missing.zarr")], "phase", "svg", str(tmp_path), "paper") == 2
+    assert export_figures([str(tmp_path / "missing.zarr")], "phase", "svg", str(tmp_path), "paper") == 2
     assert "no results store" in capsys.readouterr().err
-    assert export_main([str(tmp_path)], "nope", "svg", str(tmp_path), "paper") == 2
+    assert export_figures([str(tmp_path)], "nope", "svg", str(tmp_path), "paper") == 2

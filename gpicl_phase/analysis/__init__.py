@@ -23,7 +23,7 @@ Load a store that you will analyse repeatedly (`ds = ds.load()`): every run is i
     combine(datasets, *, dim="arch", labels=None) -> Dataset
     check_combinable(datasets, *, dim="arch", labels=None) -> labels   (combine's ValueError, no data read)
     tidy_table(ds, th, dim="seed") -> DataFrame      rows "run" and "seeds"; write_tables(df, prefix) -> [Path]
-    summary_text(ds, th) -> str;  analyze_main(paths, out, thresholds) -> int (exit code)
+    summary_text(ds, th) -> str   (the `analyze` command prints it: gpicl_phase/commands/read.py)
 
 PHASES: memorizing, identifying, generalizing, failed (never left the loss plateau), unclassified (finished
 but no rule fits), diverged, unfinished (pending or running), error (status "failed": the run crashed).
@@ -35,7 +35,7 @@ from gpicl_phase.analysis.combine import check_combinable, combine
 from gpicl_phase.analysis.metrics import axis_dims, run_metrics, usable
 from gpicl_phase.analysis.phases import PHASES, classify, classify_cells
 from gpicl_phase.analysis.plateau import plateau_power_law, plateaus
-from gpicl_phase.analysis.report import analyze_main, summary_text
+from gpicl_phase.analysis.report import summary_text
 from gpicl_phase.analysis.seeds import aggregate_seeds
 from gpicl_phase.analysis.state_size import state_size_trend
 from gpicl_phase.analysis.tables import metric_column, tidy_table, write_tables
@@ -46,7 +46,6 @@ __all__ = [
     "PHASES",
     "Thresholds",
     "aggregate_seeds",
-    "analyze_main",
     "axis_dims",
     "classify",
     "classify_cells",

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import itertools
-import sys
-from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from gpicl_phase.analysis.boundaries import FLAGS, transition_boundaries
-from gpicl_phase.analysis.combine import combine
 from gpicl_phase.analysis.compute import compute_text
 from gpicl_phase.analysis.metrics import run_metrics
 from gpicl_phase.analysis.phases import classify_cells
 from gpicl_phase.analysis.plateau import plateau_power_law, plateaus
 from gpicl_phase.analysis.state_size import state_size_trend
-from gpicl_phase.analysis.tables import tidy_table, write_tables
 from gpicl_phase.rules import Thresholds
-from gpicl_phase.store import STATUS, STOP_REASONS, StoreError, load_results
+from gpicl_phase.store import STATUS, STOP_REASONS
 
 LETTERS = {
     "memorizing": "M", "identifying": "I", "generalizing": "G", "failed": "F", "unresolved": "R",
@@ -50,43 +45,6 @@ def summary_text(ds: xr.Dataset, th: Thresholds = Thresholds(), dim: str = "seed
     lines += _state_size_lines(m, th)
     lines += [""] + compute_text(ds)
     return "\n".join(lines).rstrip() + "\n"
-
-
-def analyze_main(paths: Sequence[str], out: str | None, thresholds: Thresholds) -> int:
-    """Open (and combine) stores, print the summary, write tables to `out` (a prefix, or a directory ending in /).
-
-    Returns 0 on success, 2 when a store cannot be read or the stores cannot be combined.
-    """
-    try:
-        datasets = [load_results(p) for p in paths]  # in memory: every function below reads the same arrays
-        ds = datasets[0] if len(datasets) == 1 else combine(datasets, labels=_labels(paths))
-    except (StoreError, ValueError) as err:
-        print(f"gpicl-phase analyze: {err}", file=sys.stderr)
-        return 2
-    try:
-        text = summary_text(ds, thresholds)
-    except ValueError as err:  # thresholds the store cannot answer (an eval step it lacks, windows too long)
-        print(f"gpicl-phase analyze: {err}", file=sys.stderr)
-        return 2
-    print(text, end="")
-    if out:
-        prefix = Path(out) / "runs" if out.endswith(("/", "\\")) or Path(out).is_dir() else Path(out)
-        try:
-            prefix.parent.mkdir(parents=True, exist_ok=True)
-            written = write_tables(tidy_table(ds, thresholds), prefix)
-            summary = prefix.with_name(prefix.name + ".summary.txt")
-            summary.write_text(text)
-        except OSError as err:
-            print(f"gpicl-phase analyze: --out {out}: cannot write the tables there: {err.strerror or err}"
-                  " (the summary above is complete)", file=sys.stderr)
-            return 2
-        print("wrote " + ", ".join(str(p) for p in [*written, summary]))
-    return 0
-
-
-def _labels(paths: Sequence[str]) -> list[str]:
-    """Store names for combining: the file names without .zarr."""
-    return [Path(p.rstrip("/\\")).name.removesuffix(".zarr") for p in paths]
 
 
 def _phase_tables(m: xr.Dataset, th: Thresholds, dim: str) -> list[str]:

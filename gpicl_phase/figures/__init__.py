@@ -10,7 +10,6 @@ Never imports JAX. `query` below is a dict of the selections the app keeps in it
         raises StoreProblem (an exception class of its own) with a readable reason when the store cannot make the figure
     export(paths, figure="all", fmt="svg", out_dir=".", style="paper", *, query=None, thresholds=None)
         -> [Path]   writes <store>_<figure>.<fmt> and .csv; raises ExportError without Chromium
-    export_main(paths, figure, fmt, out, style="paper") -> int   the CLI's exit code (0, or 2 with a reason)
     export_paper(paths, out, fmt="svg", style="paper", *, query=None) -> ([Path], report lines)
         the paper's set (Fig. 2, 3, 4, Table 1, plateaus, state size) from whichever stores can make each
         item, saying why for the rest; `export --paper`. Builders in figures/paper.py, paper_set in figures/paper_export.py
@@ -19,13 +18,13 @@ Styles: "screen" (the app) and "paper" (sized for a two-column page, Okabe-Ito c
 """
 
 from gpicl_phase.figures.catalog import BUILDERS, PAPER_FIGURES, build
-from gpicl_phase.figures.export import FIGURES, FORMATS, ExportError, export, export_main
-from gpicl_phase.figures.paper_export import export_paper, export_paper_main
+from gpicl_phase.figures.export import FIGURES, FORMATS, ExportError, export
+from gpicl_phase.figures.paper_export import export_paper
 from gpicl_phase.figures.source import Source, StoreProblem, load_source
 from gpicl_phase.figures.style import STYLES
 from gpicl_phase.figures.views import Built
 
 __all__ = [
     "BUILDERS", "FIGURES", "FORMATS", "PAPER_FIGURES", "STYLES", "Built", "ExportError", "Source", "StoreProblem",
-    "build", "export", "export_main", "export_paper", "export_paper_main", "load_source",
+    "build", "export", "export_paper", "load_source",
 ]

@@ -139,17 +139,3 @@ def export(paths: Sequence[str], figure: str = "all", fmt: str = "svg", out_dir:
             path.write_bytes(data)
             written.append(path)
     return written
-
-
-def export_main(paths: Sequence[str], figure: str, fmt: str, out: str, style: str = "paper") -> int:
-    """CLI entry: export and list the files; 0 on success, 2 with a one-line reason on bad input or no Chromium."""
-    try:
-        written = export(paths, figure, fmt, out, style)
-    except (ExportError, StoreProblem) as err:
-        print(f"gpicl-phase export: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # --out under a regular file, a read-only or full disk
-        print(f"gpicl-phase export: --out {out}: cannot write there: {err.strerror or err}", file=sys.stderr)
-        return 2
-    print("wrote " + ", ".join(str(p) for p in written))
-    return 0

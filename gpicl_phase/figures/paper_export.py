@@ -2,7 +2,7 @@
 
     paper_set(sources, query=None, style="paper") -> PaperSet(made, missing)
     export_paper(paths, out, fmt="svg", style="paper", *, query=None, thresholds=None) -> (paths, lines)
-    export_paper_main(paths, out, fmt="svg", style="paper") -> int
+    (the `export --paper` command prints the report: gpicl_phase/commands/read.py)
 
 `query` in `paper_set`/`export_paper` maps an item name (ITEMS) to that item's selections, the same as the
 app's URL keys, e.g. {"fig3": {"num_tasks": "65536"}, "plateau": {"over": "batch_size"}}.
@@ -12,7 +12,6 @@ The makers themselves live in gpicl_phase/figures/paper.py.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,21 +162,3 @@ def export_paper(paths: Sequence[str], out: str | Path, fmt: str = "svg", style:
             (out / f"{m.stem}.{fmt}").write_bytes(image)
             written.append(out / f"{m.stem}.{fmt}")
     return written, lines
-
-
-def export_paper_main(paths: Sequence[str], out: str, fmt: str = "svg", style: str = "paper") -> int:
-    """CLI entry of `export --paper`: 0 when anything was made, 2 with a reason otherwise (or without Chromium)."""
-    try:
-        written, lines = export_paper(paths, out, fmt, style)
-    except (ExportError, StoreProblem) as err:
-        print(f"gpicl-phase export --paper: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # --out under a regular file, a read-only or full disk
-        print(f"gpicl-phase export --paper: --out {out}: cannot write there: {err.strerror or err}", file=sys.stderr)
-        return 2
-    print("\n".join(lines))
-    if not written:
-        print("gpicl-phase export --paper: nothing could be made from these stores", file=sys.stderr)
-        return 2
-    print(f"wrote {len(written)} files into {out} (list: {Path(out) / 'paper_export.txt'})")
-    return 0

@@ -1,9 +1,4 @@
-"""What each ``gpicl-phase`` command does: turn parsed flags into library calls, and errors into one line on
-stderr and an exit code (the flags themselves are declared in ``cli.py``).
-
-JAX is imported only by the commands that train, so ``status``, ``analyze``, ``app`` and ``export`` start
-without it.
-"""
+"""The commands that train: ``train``, ``sweep``, ``refine``, ``demo`` (JAX is imported inside them)."""
 
 from __future__ import annotations
 
@@ -133,99 +128,6 @@ def _dry_run(spec, args) -> int:
     chunks = check_sweep(spec, max_pack=args.max_pack, task_source=args.task_source, on_chunk=show)
     groups = len({c.group for c in chunks})
     print(f"ok: {len(chunks)} chunks in {groups} compiled program group(s); every program traces")
-    return 0
-
-
-def cmd_status(args) -> int:
-    """Completion table of a store."""
-    from gpicl_phase import status
-    from gpicl_phase.store import StoreError
-
-    try:
-        print(status.status_text(args.store))
-        if args.verify:
-            text, damaged = status.verify_text(args.store)
-            print(text, file=sys.stderr if damaged else sys.stdout)
-            return 1 if damaged else 0
-    except StoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def cmd_analyze(args) -> int:
-    """Phase table, boundaries, plateaus; tidy CSV/Parquet."""
-    from gpicl_phase.analysis import Thresholds
-    from gpicl_phase.analysis.report import analyze_main
-
-    try:
-        th = Thresholds.from_args(args, base=_store_thresholds(args.stores[0]))
-    except (OSError, ValueError) as err:
-        print(f"error: thresholds: {err}", file=sys.stderr)
-        return 2
-    return analyze_main(args.stores, args.out, th)
-
-
-def _store_thresholds(path):
-    """The thresholds a store's sweep stopped and refined with (None when it records none, or is unreadable)."""
-    from gpicl_phase.rules import Thresholds
-    from gpicl_phase.store import StoreError, store_attrs
-
-    try:
-        text = store_attrs(path).get("thresholds")
-        return Thresholds.from_json(text) if text else None
-    except (StoreError, ValueError):
-        return None  # analyze_main reports an unreadable store itself
-
-
-def cmd_app(args) -> int:
-    """Serves the Dash app."""
-    from gpicl_phase.store import StoreError, store_attrs
-
-    try:
-        for path in args.stores:
-            store_attrs(path)  # a path that is not a store is refused here, not as an error page later
-    except StoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    from app.main import serve
-
-    try:
-        serve(args.stores, host=args.host, port=args.port, debug=args.debug)  # warns itself when binding beyond localhost
-    except OSError as err:  # the port is taken, or the host cannot be bound
-        print(f"error: cannot serve on {args.host}:{args.port}: {err.strerror or err}; try another --port",
-              file=sys.stderr)
-        return 2
-    return 0
-
-
-def cmd_export(args) -> int:
-    """Static figures and the CSV of the data plotted; with --paper, the paper's whole figure set."""
-    if args.paper:
-        from gpicl_phase.figures.paper_export import export_paper_main
-
-        return export_paper_main(args.stores, args.out, args.format, args.style)
-    from gpicl_phase.figures.export import export_main
-
-    return export_main(args.stores, args.figure, args.format, args.out, args.style)
-
-
-def cmd_data(args) -> int:
-    """Datasets: fetch into the cache, or list what is available."""
-    from gpicl_phase import data
-
-    if args.data_cmd == "list":
-        print(f"cache directory: {data.cache_dir()}  (set GPICL_PHASE_DATA to move it)")
-        for name, ok in data.available().items():
-            print(f"  {name:15s} {'available' if ok else 'missing: gpicl-phase data fetch ' + name}")
-        return 0
-    try:
-        got = data.fetch(args.names)
-    except data.DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for name, paths in got.items():
-        print(f"{name}: {', '.join(map(str, paths)) or 'embedded, nothing to fetch'}")
     return 0
 
 
