@@ -1,8 +1,7 @@
-"""``gpicl-phase train``: one run with a progress bar, a printed summary and an optional netCDF file."""
+"""One run for `gpicl-phase train`: its metrics as a Dataset and a printable summary (the command prints)."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -60,43 +59,23 @@ def _stopper(cfg: RunConfig):
                           rules.to_json() + th.to_json())
 
 
-def main(cfg: RunConfig, *, out: str | None, progress: bool = True) -> int:
-    """Trains ``cfg``, prints the summary and writes ``out``; returns an exit code."""
-    from tqdm.auto import tqdm
-
+def train_one(cfg: RunConfig, data, *, on_chunk=None) -> tuple[xr.Dataset, object]:
+    """Trains ``cfg`` on ``data`` (``train.task_data(cfg)``; its default stop rules when adaptive);
+    ``(metrics Dataset, driver.Driven)``. ``on_chunk(c, runs)`` after each meta-test interval (progress)."""
     from gpicl_phase import driver, models
-    from gpicl_phase.data import DataError
-    from gpicl_phase.train import hyper, run_key, task_data
-
-    if out is not None and not out.endswith(".nc"):
-        print(f"error: --out: expected a .nc (netCDF) path, got {out!r}", file=sys.stderr)
-        return 2
-    try:
-        data = task_data(cfg)
-    except (DataError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    bar = tqdm(total=cfg.steps, unit="step", disable=not progress, file=sys.stderr, desc="compiling")
-
-    def on_chunk(c, runs):
-        bar.set_description("training")
-        bar.update(cfg.eval_every)
+    from gpicl_phase.train import hyper, run_key
 
     start = time.perf_counter()
-    stopper = _stopper(cfg)
-    if stopper is not None:
-        bar.total = cfg.budget
-    out = driver.drive(cfg.static_part(), data, hyper(cfg), key=run_key(cfg.seed), packed=False, on_chunk=on_chunk,
-                       stopper=stopper)
-    metrics = out.metrics
-    bar.close()
-    ds = metrics_dataset(cfg, metrics, wall_time=time.perf_counter() - start,
+    driven = driver.drive(cfg.static_part(), data, hyper(cfg), key=run_key(cfg.seed), packed=False,
+                          on_chunk=on_chunk, stopper=_stopper(cfg))
+    ds = metrics_dataset(cfg, driven.metrics, wall_time=time.perf_counter() - start,
                          param_count=models.count_params(cfg), state_size=models.state_size(cfg))
-    print(summary(ds))
-    if stopper is not None:
-        print(f"adaptive run: trained {int(out.steps_trained)} of at most {cfg.budget} steps; stopped: "
-              f"{STOP_REASONS[int(out.stop_reason)]} (default stop rules, docs/analysis.md)")
-    if out:
-        ds.to_netcdf(out, engine="scipy")
-        print(f"metrics written to {out}")
-    return 0
+    return ds, driven
+
+
+def stop_text(cfg: RunConfig, driven) -> str:
+    """How an adaptive run ended ('' for a run of fixed length)."""
+    if _stopper(cfg) is None:
+        return ""
+    return (f"adaptive run: trained {int(driven.steps_trained)} of at most {cfg.budget} steps; stopped: "
+            f"{STOP_REASONS[int(driven.stop_reason)]} (default stop rules, docs/analysis.md)")

@@ -72,3 +72,21 @@ def test_bias_curriculum_anneals_linearly(tiny_cfg):
     np.testing.assert_allclose(got, [0.6, 0.3, 0.0, 0.0], atol=1e-6)
     const = train.hyper(tiny_cfg.replace(bias=0.6))
     assert float(train.bias_at(const, jnp.float32(10 ** 6))) == np.float32(0.6)
+
+
+def test_the_train_command_prints_a_summary_and_writes_its_netcdf(tmp_path, capsys):
+    import xarray as xr
+
+    from gpicl_phase import cli
+
+    flags = ["--d-model", "8", "--num-layers", "1", "--num-heads", "1", "--key-size", "8", "--num-tasks", "4",
+             "--steps", "20", "--eval-every", "10", "--log-every", "5", "--seq-len", "8", "--batch-size", "4",
+             "--eval-batch", "4", "--image-size", "4", "--quiet"]
+    out = tmp_path / "run.nc"
+    assert cli.main(["train", *flags, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"metrics written to {out}" in printed
+    ds = xr.open_dataset(out, engine="scipy")
+    assert ds["train_loss"].shape == (4,) and np.isfinite(ds["train_loss"].values).all()
+    assert cli.main(["train", *flags]) == 0, "without --out too"
+    assert cli.main(["train", *flags, "--out", str(tmp_path / "run.txt")]) == 2

@@ -28,9 +28,37 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 def cmd_train(args) -> int:
     """One run: progress bar, final meta-test accuracies, metrics to a netCDF file."""
     cfg = _config_from_args(args)
-    from gpicl_phase import single_run
+    from tqdm.auto import tqdm
 
-    return single_run.main(cfg, out=args.out, progress=not args.quiet)
+    from gpicl_phase import single_run
+    from gpicl_phase.data import DataError
+    from gpicl_phase.train import task_data
+
+    if args.out is not None and not args.out.endswith(".nc"):
+        print(f"error: --out: expected a .nc (netCDF) path, got {args.out!r}", file=sys.stderr)
+        return 2
+    try:
+        data = task_data(cfg)
+    except (DataError, ValueError) as err:  # a dataset not fetched, or one with too few classes
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    bar = tqdm(total=cfg.budget, unit="step", disable=args.quiet, file=sys.stderr, desc="compiling")
+
+    def on_chunk(c, runs):
+        bar.set_description("training")
+        bar.update(cfg.eval_every)
+
+    try:
+        ds, driven = single_run.train_one(cfg, data, on_chunk=on_chunk)
+    finally:
+        bar.close()
+    print(single_run.summary(ds))
+    if single_run.stop_text(cfg, driven):
+        print(single_run.stop_text(cfg, driven))
+    if args.out:
+        ds.to_netcdf(args.out, engine="scipy")
+        print(f"metrics written to {args.out}")
+    return 0
 
 
 def _key_value(text: str) -> tuple[str, str]:
