@@ -46,21 +46,42 @@ _octaves = _checked(float, "octaves (a number)", lambda v: 0 < v <= 16, "resolut
 _port = _checked(int, "a port number", lambda v: 1 <= v <= 65535, "a port is 1..65535")
 
 
+def dataclass_flags(p: argparse.ArgumentParser, title: str, fields_, *, typed: bool):
+    """One ``--<field>`` flag per field of a frozen dataclass, its help from the field's metadata; a flag not
+    given stays None, so the dataclass's default (or a file's value) applies. ``typed``: argparse converts to
+    the field's type; else values stay text for the dataclass's own checks (RunConfig's name the field)."""
+    group = p.add_argument_group(title)
+    for f in fields_:
+        kind, kw = str(f.type), {"dest": f.name, "default": None}
+        if "choices" in f.metadata:
+            kw["choices"] = f.metadata["choices"]
+        elif typed and kind.startswith("tuple[int"):
+            kw |= {"type": int, "nargs": "*"}
+        elif typed:
+            kw["type"] = float if kind.startswith("float") else int
+        else:
+            kw["metavar"] = kind.split("[")[0].upper()
+        default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        packable = f.metadata.get("dynamic")
+        note = "" if packable is None else "; dynamic: packable in sweeps" if packable else "; static"
+        text = f.metadata["help"]
+        text += f" (default {default}{note})" if "default" not in text else f" ({note[2:]})" if note else ""
+        group.add_argument("--" + f.name.replace("_", "-"), help=text, **kw)
+    return group
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("run config (every field of RunConfig)")
-    for f in fields():
-        flag = "--" + f.name.replace("_", "-")
-        kind = "dynamic: packable in sweeps" if f.metadata["dynamic"] else "static"
-        default = ",".join(f.default) if isinstance(f.default, tuple) else f.default
-        g.add_argument(flag, dest=f.name, default=None, metavar=str(f.type).split("[")[0].upper(),
-                       help=f"{f.metadata['help']} (default {default}; {kind})")
+    dataclass_flags(p, "run config (every field of RunConfig)", fields(), typed=False)
 
 
 def _thresholds_flags(p: argparse.ArgumentParser) -> None:
-    # Imported here so that `gpicl-phase --help` stays fast; the analysis layer needs no JAX.
-    from gpicl_phase.analysis import Thresholds
+    # Imported here so that `gpicl-phase --help` stays fast; the rules are numpy only.
+    import dataclasses
 
-    Thresholds.add_arguments(p)
+    from gpicl_phase.rules import Thresholds
+
+    group = dataclass_flags(p, "phase thresholds (docs/analysis.md)", dataclasses.fields(Thresholds), typed=True)
+    group.add_argument("--thresholds", metavar="TOML", help="TOML file of thresholds; the flags above override it")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -202,10 +202,12 @@ def test_thresholds_toml_flags_and_json(tmp_path):
     path = tmp_path / "th.toml"
     path.write_text("[thresholds]\nimprovement = 0.2\npositions = [1, 2]\n")
     assert Thresholds.from_toml(path) == Thresholds(improvement=0.2, positions=(1, 2))
-    parser = argparse.ArgumentParser()
-    Thresholds.add_arguments(parser)
-    args = parser.parse_args(["--thresholds", str(path), "--plateau-band", "0.05", "--unseen-datasets", "all"])
-    th = Thresholds.from_args(args)
+    from gpicl_phase import cli
+    from gpicl_phase.commands.read import thresholds_from_args
+
+    args = cli.parser().parse_args(["analyze", "s.zarr", "--thresholds", str(path), "--plateau-band", "0.05",
+                                    "--unseen-datasets", "all", "--positions", "1", "2"])
+    th = thresholds_from_args(args)
     assert th == Thresholds(improvement=0.2, positions=(1, 2), plateau_band=0.05, unseen_datasets="all")
     assert Thresholds.from_json(th.to_json()) == th
     path.write_text("improvment = 0.2\n")

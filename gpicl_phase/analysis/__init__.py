@@ -7,7 +7,7 @@ Load a store that you will analyse repeatedly (`ds = ds.load()`): every run is i
 
     Thresholds(plateau_band=0.1, improvement=0.1, memorization_acc=0.5, n_first=5, n_last=5,
                positions=(10, 20, 40), eval_step=None, unseen_datasets="any", ci_level=0.95)
-        .to_json() / .from_json(s) / .from_toml(path) / .add_arguments(parser) / .from_args(ns)
+        .to_json() / .from_json(s) / .from_toml(path)   (command-line flags: gpicl_phase/cli.py)
     run_metrics(ds, th) -> Dataset                   acc_first, acc_last, improvement, auc [axes, stream],
                                                      acc_at [axes, stream, at_position], final_loss [axes],
                                                      usable [axes] (+ status, param_count, state_size, ...)

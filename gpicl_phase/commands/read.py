@@ -29,14 +29,26 @@ def cmd_status(args) -> int:
 
 def cmd_analyze(args) -> int:
     """Phase table, boundaries, plateaus; tidy CSV/Parquet."""
-    from gpicl_phase.analysis import Thresholds
 
     try:
-        th = Thresholds.from_args(args, base=_store_thresholds(args.stores[0]))
+        th = thresholds_from_args(args, base=_store_thresholds(args.stores[0]))
     except (OSError, ValueError) as err:
         print(f"error: thresholds: {err}", file=sys.stderr)
         return 2
     return analyze(args.stores, args.out, th)
+
+
+def thresholds_from_args(args, base=None):
+    """Thresholds from the command line: defaults (or ``base``, e.g. a store's) < a ``--thresholds`` TOML file <
+    the flags given. Raises ValueError (OSError for an unreadable file) naming the problem."""
+    import dataclasses
+
+    from gpicl_phase.rules import Thresholds
+
+    base = Thresholds.from_toml(args.thresholds) if getattr(args, "thresholds", None) else (base or Thresholds())
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Thresholds)
+             if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(base, **given)  # validated again by Thresholds.__post_init__
 
 
 def _store_thresholds(path):

@@ -7,7 +7,6 @@ same at K = 3, 5 and 10: ``level(x, K) = x (1 - 1/K)`` accuracy points for an im
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import tomllib
@@ -109,27 +108,3 @@ class Thresholds:
         with open(path, "rb") as f:
             data = tomllib.load(f)
         return cls.from_dict(data.get("thresholds", data))
-
-    # --- command line --------------------------------------------------------------------------------------
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """Add `--thresholds FILE` and one `--<field>` flag per field (unset flags keep the file's value)."""
-        group = parser.add_argument_group("phase thresholds (docs/analysis.md)")
-        group.add_argument("--thresholds", metavar="TOML", help="TOML file of thresholds; flags below override it")
-        for f in fields(cls):
-            flag = "--" + f.name.replace("_", "-")
-            if f.name == "positions":
-                group.add_argument(flag, type=int, nargs="*", default=None, help=f.metadata["help"])
-            elif "choices" in f.metadata:
-                group.add_argument(flag, choices=f.metadata["choices"], default=None, help=f.metadata["help"])
-            else:
-                kind = float if f.type == "float" else int
-                group.add_argument(flag, type=kind, default=None, help=f"{f.metadata['help']} (default {f.default})")
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, base: Thresholds | None = None) -> Thresholds:
-        """Thresholds from parsed `add_arguments` flags: defaults (or ``base``, e.g. a store's) < TOML file < flags."""
-        base = cls.from_toml(args.thresholds) if getattr(args, "thresholds", None) else (base or cls())
-        changes = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
-        return dataclasses.replace(base, **changes)
