@@ -62,7 +62,7 @@ def callback_rows(path, runs: int, repeats: int) -> list[dict]:
                       note="fresh Stores: status, open, load, metrics, phases, runs frame, callback, JSON "
                            f"({sent[name] / 1e6:.2f} MB)") for name, t in cold.items()]
 
-    columns_drawn = page.fig_runs.parcoords_columns(frame, metric)
+    columns_drawn = page.fig_by.parcoords_columns(frame, metric)
     event = [{f"dimensions[{columns_drawn.index('num_tasks')}].constraintrange": [[7.5, 12.5]]}, [0]]
     ticked = [{"run": r} for r in frame["run"][:: max(1, len(frame) // 20)][:20]]
     calls_warm = {
@@ -72,7 +72,7 @@ def callback_rows(path, runs: int, repeats: int) -> list[dict]:
         "body": lambda: send("body", page.body(warm, search)),
     }
     times = interleaved(calls_warm, repeats)
-    inside = page.fig_runs.brushed(frame, {"num_tasks": [[7.5, 12.5]]}).sum()
+    inside = page.fig_by.brushed(frame, {"num_tasks": [[7.5, 12.5]]}).sum()
     notes = {"table": "every run, column-wise (rows are built in the browser)",
              "parcoords": f"{len(columns_drawn)} dimensions", "scatter": "one Scattergl per phase",
              "brush": f"num_tasks 2^8..2^12: positions of {inside:,} runs", "overlay (20 runs)": "loss + accuracy",

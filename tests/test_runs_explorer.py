@@ -1,5 +1,5 @@
-"""The runs explorer: `figures.runs` as pure functions on synthetic stores, and the page's callbacks as plain
-functions (the browser side is tests/test_browser_runs.py)."""
+"""The runs explorer: figures/runs.py, runs_by_parameter.py and run_curves.py as pure functions on synthetic
+stores, and the page's callbacks as plain functions (the browser side is tests/test_browser_runs.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import zipfile
 
 import numpy as np
 import pytest
+from dash_helpers import find_ids
 
 from app import callbacks, ids, urls
 from app.data import Stores
 from app.pages import PAGES
 from app.pages import runs as page
 from gpicl_phase.analysis import classify
-from gpicl_phase.figures import runs
+from gpicl_phase.figures import run_curves, runs, runs_by_parameter
 from gpicl_phase.figures.source import Source, StoreProblem
 from gpicl_phase.figures.style import PHASE_COLORS
 from gpicl_phase.testing import synthetic_store
@@ -76,9 +77,9 @@ def test_a_store_without_seed_axis_has_a_row_per_task_count(tasks_only):
     frame = runs.runs_frame(tasks_only)
     assert len(frame) == 9 and frame.attrs["axes"] == ["num_tasks"] and "seed" not in frame
     assert frame["run"].iloc[2] == "store=tasks&num_tasks=16"
-    assert runs.parcoords_columns(frame, "final_loss") == ["num_tasks", "final_loss", "phase"]
-    assert runs.scatter_figure(frame, "num_tasks", "final_loss").data
-    loss, acc = runs.overlay_figures({"tasks": tasks_only}, list(frame["run"][:2]))
+    assert runs_by_parameter.parcoords_columns(frame, "final_loss") == ["num_tasks", "final_loss", "phase"]
+    assert runs_by_parameter.scatter_figure(frame, "num_tasks", "final_loss").data
+    loss, acc = run_curves.overlay_figures({"tasks": tasks_only}, list(frame["run"][:2]))
     assert len(loss.data) == 2 and len(acc.data) == 2 * 4
 
 
@@ -87,8 +88,8 @@ def test_stores_combine_into_one_table(source, tasks_only):
     assert len(both) == 72 + 9 and both["run"].is_unique
     assert both.attrs["axes"] == ["d_model", "num_tasks", "batch_size", "seed"]
     assert both.loc[both["store"] == "tasks", "d_model"].isna().all()
-    assert runs.parcoords_columns(both, "final_loss")[0] == "store"
-    fig = runs.parcoords_figure(both, "final_loss")
+    assert runs_by_parameter.parcoords_columns(both, "final_loss")[0] == "store"
+    fig = runs_by_parameter.parcoords_figure(both, "final_loss")
     assert "9 runs without a value left out" in fig.layout.title.text  # the task-only store has no d_model
 
 
@@ -112,7 +113,7 @@ def test_metric_options_put_unseen_first(frame):
 
 
 def test_parcoords_puts_task_counts_on_log2_and_colours_by_phase(frame):
-    fig = runs.parcoords_figure(frame, "improvement[unseen]", constraints={"num_tasks": [[3.0, 9.0]]})
+    fig = runs_by_parameter.parcoords_figure(frame, "improvement[unseen]", constraints={"num_tasks": [[3.0, 9.0]]})
     dims = fig.data[0].dimensions
     assert [d.label for d in dims] == ["d model", "num tasks", "batch size", "improvement[unseen]", "phase"]
     assert sorted(set(dims[1].values)) == list(range(0, 17, 2)) and dims[1].ticktext[-1] == "65536"
@@ -124,8 +125,8 @@ def test_parcoords_puts_task_counts_on_log2_and_colours_by_phase(frame):
 
 
 def test_parcoords_draws_an_even_sample_of_many_runs_with_every_run_s_axis_range(frame):
-    full = runs.parcoords_figure(frame, "final_loss")
-    capped = runs.parcoords_figure(frame, "final_loss", max_lines=10)
+    full = runs_by_parameter.parcoords_figure(frame, "final_loss")
+    capped = runs_by_parameter.parcoords_figure(frame, "final_loss", max_lines=10)
     n = len(full.data[0].dimensions[0].values)
     assert n > 10 and len(capped.data[0].dimensions[0].values) == 10
     for a, b in zip(full.data[0].dimensions, capped.data[0].dimensions, strict=True):
@@ -141,41 +142,41 @@ def test_parcoords_draws_an_even_sample_of_many_runs_with_every_run_s_axis_range
 ])
 def test_brush_events_in_every_shape_plotly_sends(value, ranges):
     columns = ["d_model", "num_tasks", "phase"]
-    got = runs.brush_update({}, [{"dimensions[1].constraintrange": value}, [0]], columns)
+    got = runs_by_parameter.brush_update({}, [{"dimensions[1].constraintrange": value}, [0]], columns)
     assert got == {"num_tasks": ranges}
 
 
 def test_brush_clear_and_stale_columns():
     columns = ["num_tasks", "final_loss", "phase"]
     current = {"num_tasks": [[0, 4]], "improvement[unseen]": [[0.1, 0.5]]}
-    assert runs.brush_update(current, None, columns) == {"num_tasks": [[0, 4]]}, "a metric no longer drawn"
-    assert runs.brush_update(current, [{"dimensions[0].constraintrange": None}, [0]], columns) == {}
-    assert runs.brush_update(current, [{"line.color": "red"}, [0]], columns) == {"num_tasks": [[0, 4]]}
-    assert runs.brush_update(current, [{"dimensions[9].constraintrange": [[0, 1]]}, [0]], columns) == {
+    assert runs_by_parameter.brush_update(current, None, columns) == {"num_tasks": [[0, 4]]}, "a metric no longer drawn"
+    assert runs_by_parameter.brush_update(current, [{"dimensions[0].constraintrange": None}, [0]], columns) == {}
+    assert runs_by_parameter.brush_update(current, [{"line.color": "red"}, [0]], columns) == {"num_tasks": [[0, 4]]}
+    assert runs_by_parameter.brush_update(current, [{"dimensions[9].constraintrange": [[0, 1]]}, [0]], columns) == {
         "num_tasks": [[0, 4]]}
 
 
 def test_brushed_keeps_rows_inside_every_axis(frame):
-    tasks = runs.brushed(frame, {"num_tasks": [[3.5, 8.5]]})  # log2: 16, 64, 256
+    tasks = runs_by_parameter.brushed(frame, {"num_tasks": [[3.5, 8.5]]})  # log2: 16, 64, 256
     assert set(frame.loc[tasks, "num_tasks"]) == {16, 64, 256} and tasks.sum() == 72 // 3
-    either = runs.brushed(frame, {"num_tasks": [[-0.5, 0.5], [15.5, 16.5]]})
+    either = runs_by_parameter.brushed(frame, {"num_tasks": [[-0.5, 0.5], [15.5, 16.5]]})
     assert set(frame.loc[either, "num_tasks"]) == {1, 65536}
-    assert runs.scale(frame["d_model"]) == "linear", "16..64 spans less than LOG2_SPAN"
-    both = runs.brushed(frame, {"num_tasks": [[3.5, 8.5]], "d_model": [[60, 70]]})
+    assert runs_by_parameter.scale(frame["d_model"]) == "linear", "16..64 spans less than LOG2_SPAN"
+    both = runs_by_parameter.brushed(frame, {"num_tasks": [[3.5, 8.5]], "d_model": [[60, 70]]})
     assert (both == (tasks & (frame["d_model"] == 64).to_numpy())).all()
-    codes, ticks = runs.coordinates(frame, "phase")
+    codes, ticks = runs_by_parameter.coordinates(frame, "phase")
     k = ticks["ticktext"].index("generalizing")
-    assert set(frame.loc[runs.brushed(frame, {"phase": [[k - 0.2, k + 0.2]]}), "phase"]) == {"generalizing"}
-    assert runs.brushed(frame, {}).all() and runs.brushed(frame, {"no such column": [[0, 1]]}).all()
+    assert set(frame.loc[runs_by_parameter.brushed(frame, {"phase": [[k - 0.2, k + 0.2]]}), "phase"]) == {"generalizing"}
+    assert runs_by_parameter.brushed(frame, {}).all() and runs_by_parameter.brushed(frame, {"no such column": [[0, 1]]}).all()
 
 
 # --- scatter and curves ------------------------------------------------------------------------------------
 
 
 def test_scatter_has_a_trace_per_phase_in_phase_colours(frame):
-    fig = runs.scatter_figure(frame, "num_tasks", "improvement[unseen]")
+    fig = runs_by_parameter.scatter_figure(frame, "num_tasks", "improvement[unseen]")
     drawn = frame[np.isfinite(frame["improvement[unseen]"])]
-    assert [t.name for t in fig.data] == [p for p in runs.categories(frame["phase"]) if p in set(drawn["phase"])]
+    assert [t.name for t in fig.data] == [p for p in runs_by_parameter.categories(frame["phase"]) if p in set(drawn["phase"])]
     assert all(t.marker.color == PHASE_COLORS[t.name] for t in fig.data)
     assert sum(len(t.y) for t in fig.data) == int(np.isfinite(frame["improvement[unseen]"]).sum())
     assert "log2" in fig.layout.xaxis.title.text
@@ -183,12 +184,12 @@ def test_scatter_has_a_trace_per_phase_in_phase_colours(frame):
 
 def test_overlay_draws_one_loss_curve_per_run_and_caps_them(source, frame):
     ids_ = list(frame["run"][:3])
-    loss, acc = runs.overlay_figures({"sweep": source}, ids_)
+    loss, acc = run_curves.overlay_figures({"sweep": source}, ids_)
     assert len(loss.data) == 3 and len(acc.data) == 3 * len(STREAMS)
     assert [a.text for a in acc.layout.annotations] == list(STREAMS)
-    loss, _ = runs.overlay_figures({"sweep": source}, list(frame["run"][: runs.MAX_OVERLAY + 5]))
-    assert len(loss.data) == runs.MAX_OVERLAY and f"first {runs.MAX_OVERLAY} of 25" in loss.layout.title.text
-    empty, _ = runs.overlay_figures({"sweep": source}, [])
+    loss, _ = run_curves.overlay_figures({"sweep": source}, list(frame["run"][: run_curves.MAX_OVERLAY + 5]))
+    assert len(loss.data) == run_curves.MAX_OVERLAY and f"first {run_curves.MAX_OVERLAY} of 25" in loss.layout.title.text
+    empty, _ = run_curves.overlay_figures({"sweep": source}, [])
     assert not empty.data and "Select runs" in empty.layout.annotations[0].text
 
 
@@ -196,21 +197,21 @@ def test_no_smoothing_draws_the_raw_curve_and_smoothing_is_tensorboards(source, 
     run = frame["run"][5]
     _, cell = runs.parse_run(run)
     raw = source.data["train_loss"].sel({a: int(v) for a, v in cell.items()}).values.astype(float)
-    loss, _ = runs.overlay_figures({"sweep": source}, [run], smoothing=0.0)
+    loss, _ = run_curves.overlay_figures({"sweep": source}, [run], smoothing=0.0)
     np.testing.assert_array_equal(loss.data[0].y, raw[np.isfinite(raw)])
     np.testing.assert_array_equal(loss.data[0].x, source.data["log_step"].values[np.isfinite(raw)])
     w, last, debias, expect = 0.8, 0.0, 0.0, []
     for v in raw[np.isfinite(raw)]:  # TensorBoard's loop
         last, debias = last * w + (1 - w) * v, debias * w + (1 - w)
         expect.append(last / debias)
-    smooth, _ = runs.overlay_figures({"sweep": source}, [run], smoothing=w, log_y=True)
+    smooth, _ = run_curves.overlay_figures({"sweep": source}, [run], smoothing=w, log_y=True)
     np.testing.assert_allclose(smooth.data[0].y, expect, rtol=1e-12)
     assert smooth.layout.yaxis.type == "log"
 
 
 def test_x_by_wall_time_scales_steps_by_the_runs_time_per_step(source, frame):
     r = frame.iloc[3]
-    loss, _ = runs.overlay_figures({"sweep": source}, [r["run"]], x_by="wall time")
+    loss, _ = run_curves.overlay_figures({"sweep": source}, [r["run"]], x_by="wall time")
     steps = source.data["log_step"].values[: len(loss.data[0].x)]
     np.testing.assert_allclose(loss.data[0].x, steps * r["wall_time"] / r["steps_trained"])
     assert "estimated" in loss.layout.xaxis.title.text
@@ -218,9 +219,9 @@ def test_x_by_wall_time_scales_steps_by_the_runs_time_per_step(source, frame):
 
 def test_a_run_the_store_lacks_is_a_store_problem(source):
     with pytest.raises(StoreProblem):
-        runs.overlay_figures({"sweep": source}, ["store=sweep&num_tasks=1"])
+        run_curves.overlay_figures({"sweep": source}, ["store=sweep&num_tasks=1"])
     with pytest.raises(ValueError):
-        runs.overlay_figures({"sweep": source}, ["store=sweep&d_model=16&num_tasks=3&batch_size=32&seed=0"])
+        run_curves.overlay_figures({"sweep": source}, ["store=sweep&d_model=16&num_tasks=3&batch_size=32&seed=0"])
 
 
 # --- the page's callbacks ----------------------------------------------------------------------------------
@@ -235,23 +236,11 @@ def stores(tmp_path_factory):
     return Stores([str(root / n) for n in ("done.zarr", "empty.zarr", "notes")])
 
 
-def _find_ids(component) -> list:
-    out = []
-    if isinstance(component, (list, tuple)):
-        for c in component:
-            out += _find_ids(c)
-    elif hasattr(component, "to_plotly_json"):
-        if getattr(component, "id", None) is not None:
-            out.append(component.id)
-        out += _find_ids(getattr(component, "children", None))
-    return out
-
-
 def test_the_page_is_routed_with_its_grid_and_controls(stores):
     assert PAGES["/runs"] is page and urls.PAGES["/runs"] == "Runs explorer"
     search = "?store=done&metric=final_loss&x=d_model&smooth=0.6"
     body = callbacks.route(stores, callbacks.version(stores, "/runs", search, None), search)
-    found = _find_ids(body)
+    found = find_ids(body)
     for cid in (page.GRID, page.PARCOORDS, page.SCATTER, page.LOSS, page.ACC, page.TABLE, page.BRUSH,
                 ids.query("metric"), ids.query("x"), ids.query("smooth"), ids.query("logy"), ids.query("xby")):
         assert cid in found
@@ -293,7 +282,7 @@ def test_all_stores_in_one_table_and_bad_stores_say_why(stores):
     assert count == "144 runs" and set(columns["store"]) == {"done", "empty"}
     body = page.body(stores, "?runs_of=all")
     assert any("skipped notes" in str(getattr(c, "children", "")) for c in body)
-    assert ids.query("runs_of") in _find_ids(body)
+    assert ids.query("runs_of") in find_ids(body)
     picked = [columns["run"][0], columns["run"][-1]]  # one run of each store
     loss, _ = page.overlay(stores, "?runs_of=all", [{"run": r} for r in picked], 0, "linear", "step")
     assert [t.name.split(":")[0] for t in loss.data] == ["done", "empty"]  # labels name the store

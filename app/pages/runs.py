@@ -17,6 +17,8 @@ from app import ids, layout, urls
 from app.data import ALL, CACHE_SIZE, Stores
 from app.pages.common import guarded, store_picker
 from gpicl_phase.figures import runs as fig_runs
+from gpicl_phase.figures import run_curves as fig_curves
+from gpicl_phase.figures import runs_by_parameter as fig_by
 from gpicl_phase.figures.source import Source, StoreProblem
 from gpicl_phase.figures.views import Built
 
@@ -87,7 +89,7 @@ def selections(frame_, query: dict) -> dict:
     return {"metric": _pick(query, "metric", fig_runs.metric_options(frame_), fig_runs.default_metric(frame_)),
             "x": _pick(query, "x", params, x_default), "smooth": smooth,
             "logy": _pick(query, "logy", ["linear", "log"], "linear"),
-            "xby": _pick(query, "xby", list(fig_runs.X_BY), "step"), "params": params}
+            "xby": _pick(query, "xby", list(fig_curves.X_BY), "step"), "params": params}
 
 
 # --- layout ------------------------------------------------------------------------------------------------
@@ -100,7 +102,7 @@ def body(stores: Stores, search: str) -> list:
     _, problems = sources(stores, query)
     runs = frame(stores, search)
     sel = selections(runs, query)
-    metrics = [(m, fig_runs.label(m)) for m in fig_runs.metric_options(runs)]
+    metrics = [(m, fig_by.label(m)) for m in fig_runs.metric_options(runs)]
     side = {"flex": "1 1 560px", "minWidth": "0"}
     return [
         layout.controls(store_picker(stores, name), scope_picker(stores, query),
@@ -117,7 +119,7 @@ def body(stores: Stores, search: str) -> list:
                 marks={0: "0", 0.5: "0.5", 0.8: "0.8", 0.99: "0.99"}, tooltip={"placement": "bottom"}),
                 style={"width": "260px"})),
             layout.dropdown("logy", "loss axis", [("linear", "linear"), ("log", "log")], sel["logy"], width="110px"),
-            layout.dropdown("xby", "loss x axis", list(fig_runs.X_BY), sel["xby"], width="130px"),
+            layout.dropdown("xby", "loss x axis", list(fig_curves.X_BY), sel["xby"], width="130px"),
         ),
         html.Div([html.Div(layout.graph(LOSS), style={"flex": "1 1 460px", "minWidth": "0"}),
                   html.Div(layout.graph(ACC), style={"flex": "1 1 640px", "minWidth": "0"})],
@@ -179,7 +181,7 @@ def parcoords(stores: Stores, search: str | None, metric: str | None, brush: dic
     def make():
         runs = frame(stores, search)
         sel = selections(runs, {"metric": metric})
-        return fig_runs.parcoords_figure(runs, sel["metric"], constraints=(brush or {}).get("constraints"),
+        return fig_by.parcoords_figure(runs, sel["metric"], constraints=(brush or {}).get("constraints"),
                                          max_lines=PARCOORDS_LINES)
 
     return guarded(make, empty_outputs=("figure",))
@@ -195,16 +197,16 @@ def brush(stores: Stores, search: str | None, event, metric: str | None, current
     except StoreProblem:
         return no_update, no_update
     sel = selections(runs, {"metric": metric})
-    columns = fig_runs.parcoords_columns(runs, sel["metric"])
+    columns = fig_by.parcoords_columns(runs, sel["metric"])
     old = (current or {}).get("constraints") or {}
-    constraints = fig_runs.brush_update(old, event if from_plot else None, columns)
+    constraints = fig_by.brush_update(old, event if from_plot else None, columns)
     if constraints == old and current is not None and "keep" in current:
         return no_update, no_update
     if not constraints:
         return {"constraints": {}, "keep": None}, f"{len(runs):,} runs"
-    mask = fig_runs.brushed(runs, constraints)
+    mask = fig_by.brushed(runs, constraints)
     keep = mask.nonzero()[0].tolist()
-    names = ", ".join(fig_runs.label(c) for c in constraints)
+    names = ", ".join(fig_by.label(c) for c in constraints)
     return ({"constraints": constraints, "keep": keep},
             f"{len(keep):,} of {len(runs):,} runs inside the brush on {names}")
 
@@ -214,7 +216,7 @@ def scatter(stores: Stores, search: str | None, metric: str | None, x: str | Non
     def make():
         runs = frame(stores, search)
         sel = selections(runs, {"metric": metric, "x": x})
-        return fig_runs.scatter_figure(runs, sel["x"], sel["metric"])
+        return fig_by.scatter_figure(runs, sel["x"], sel["metric"])
 
     return guarded(make, empty_outputs=("figure",))
 
@@ -225,8 +227,8 @@ def overlay(stores: Stores, search: str | None, rows: list | None, smooth, logy:
         query = urls.parse(search)
         found, _ = sources(stores, query)
         run_ids = [r[fig_runs.RUN] for r in rows or [] if r and fig_runs.RUN in r]
-        return fig_runs.overlay_figures(found, run_ids, smoothing=float(smooth or 0), log_y=logy == "log",
-                                        x_by=xby if xby in fig_runs.X_BY else "step")
+        return fig_curves.overlay_figures(found, run_ids, smoothing=float(smooth or 0), log_y=logy == "log",
+                                        x_by=xby if xby in fig_curves.X_BY else "step")
 
     return guarded(make, empty_outputs=("figure", "figure"))
 
@@ -237,7 +239,7 @@ def export(stores: Stores, search: str | None, style: str = "paper") -> Built:
     runs = frame(stores, search)
     query = urls.parse(search)
     sel = selections(runs, query)
-    return Built(fig_runs.scatter_figure(runs, sel["x"], sel["metric"], style=style, gl=False), runs, "runs")
+    return Built(fig_by.scatter_figure(runs, sel["x"], sel["metric"], style=style, gl=False), runs, "runs")
 
 
 def register(app, stores: Stores) -> None:
