@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dash
 import pytest
+from dash_helpers import find_ids, texts
 
 from app import callbacks, ids, urls
 from app.data import Stores, store_names
@@ -38,30 +39,6 @@ def paths(tmp_path_factory):
 @pytest.fixture
 def stores(paths):
     return Stores(list(paths.values()), token_ttl_s=0)  # tests change stores and look at once
-
-
-def texts(component) -> str:
-    """All strings inside a Dash component tree (what a reader of the page would see)."""
-    if component is None or isinstance(component, (int, float)):
-        return ""
-    if isinstance(component, str):
-        return component
-    if isinstance(component, (list, tuple)):
-        return " ".join(texts(c) for c in component)
-    return texts(getattr(component, "children", None))
-
-
-def find_ids(component) -> list:
-    """Ids of every component in a tree."""
-    out = []
-    if isinstance(component, (list, tuple)):
-        for c in component:
-            out += find_ids(c)
-    elif hasattr(component, "to_plotly_json"):
-        if getattr(component, "id", None) is not None:
-            out.append(component.id)
-        out += find_ids(getattr(component, "children", None))
-    return out
 
 
 def test_create_app_builds_a_dash_app_without_reading_stores(paths):

@@ -7,7 +7,6 @@ from dash import Input, Output, html
 from app import ids, layout
 from app.data import Stores
 from app.pages.common import guarded, source_for, store_picker
-from gpicl_phase.figures import catalog
 from gpicl_phase.figures import progress as fig_progress
 
 PATH = "/progress"
@@ -31,8 +30,8 @@ def view(stores: Stores, search: str) -> tuple:
     """(status figure, problem list) for the URL's store."""
     def make():
         source, query = source_for(stores, search)
-        built = catalog.build(FIGURE, source, query)
-        runs = fig_progress.status_frame(source)
+        runs = fig_progress.status_frame(source)  # once: the figure and the problem list both read it
+        built = fig_progress.from_runs(source, runs, query)
         bad = runs[runs["status"].isin(["failed", "diverged", "damaged"])]
         items = [html.Li(f"{r.row} {r.x}: {r.status}" + (f" - {r.message}" if r.message else ""))
                  for r in bad.head(MAX_PROBLEMS).itertuples(index=False)]

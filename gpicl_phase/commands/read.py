@@ -150,17 +150,26 @@ def store_labels(paths: Sequence[str]) -> list[str]:
     return [Path(p.rstrip("/\\")).name.removesuffix(".zarr") for p in paths]
 
 
-def export_figures(paths: Sequence[str], figure: str, fmt: str, out: str, style: str = "paper") -> int:
-    """CLI entry: export and list the files; 0 on success, 2 with a one-line reason on bad input or no Chromium."""
-    from gpicl_phase.figures import ExportError, StoreProblem, export
+def _exported(command: str, out: str, make):
+    """``make()``, or None after one line on stderr when the stores cannot make it, Chromium is missing or
+    ``out`` cannot be written."""
+    from gpicl_phase.figures import ExportError, StoreProblem
 
     try:
-        written = export(paths, figure, fmt, out, style)
+        return make()
     except (ExportError, StoreProblem) as err:
-        print(f"gpicl-phase export: {err}", file=sys.stderr)
-        return 2
+        print(f"{command}: {err}", file=sys.stderr)
     except OSError as err:  # --out under a regular file, a read-only or full disk
-        print(f"gpicl-phase export: --out {out}: cannot write there: {err.strerror or err}", file=sys.stderr)
+        print(f"{command}: --out {out}: cannot write there: {err.strerror or err}", file=sys.stderr)
+    return None
+
+
+def export_figures(paths: Sequence[str], figure: str, fmt: str, out: str, style: str = "paper") -> int:
+    """CLI entry: export and list the files; 0 on success, 2 with a one-line reason on bad input or no Chromium."""
+    from gpicl_phase.figures import export
+
+    written = _exported("gpicl-phase export", out, lambda: export(paths, figure, fmt, out, style))
+    if written is None:
         return 2
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
@@ -168,16 +177,12 @@ def export_figures(paths: Sequence[str], figure: str, fmt: str, out: str, style:
 
 def export_paper_set(paths: Sequence[str], out: str, fmt: str = "svg", style: str = "paper") -> int:
     """CLI entry of `export --paper`: 0 when anything was made, 2 with a reason otherwise (or without Chromium)."""
-    from gpicl_phase.figures import ExportError, StoreProblem, export_paper
+    from gpicl_phase.figures import export_paper
 
-    try:
-        written, lines = export_paper(paths, out, fmt, style)
-    except (ExportError, StoreProblem) as err:
-        print(f"gpicl-phase export --paper: {err}", file=sys.stderr)
+    made = _exported("gpicl-phase export --paper", out, lambda: export_paper(paths, out, fmt, style))
+    if made is None:
         return 2
-    except OSError as err:  # --out under a regular file, a read-only or full disk
-        print(f"gpicl-phase export --paper: --out {out}: cannot write there: {err.strerror or err}", file=sys.stderr)
-        return 2
+    written, lines = made
     print("\n".join(lines))
     if not written:
         print("gpicl-phase export --paper: nothing could be made from these stores", file=sys.stderr)

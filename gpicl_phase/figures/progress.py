@@ -115,7 +115,11 @@ def pick_view(n_runs: int, query: dict) -> str:
 
 def build(source: Source, query: dict, style: str = "screen") -> views.Built:
     """The status grid or, for big sweeps, counts per status (works on empty and half-written stores)."""
-    df = status_frame(source)
+    return from_runs(source, status_frame(source), query, style)
+
+
+def from_runs(source: Source, df: pd.DataFrame, query: dict, style: str = "screen") -> views.Built:
+    """`build` from a `status_frame` the caller already has (the app's page also lists its failed runs)."""
     x_title = ax.TASKS if ax.TASKS in ax.sweep_axes(source.ds) else ax.sweep_axes(source.ds)[0]
     c = counts(df)
     title = f"Sweep progress of {source.name}: " + ", ".join(f"{v} {k}" for k, v in c.items() if v or k in (

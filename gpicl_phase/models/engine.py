@@ -10,7 +10,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Engine:
     """``blocked_attention``: the cache-blocked attention (``attention.py``); ``gradient_barrier``: LayerNorm's
-    input gradient materialized (``layers.py``). Both pay on XLA:CPU only (BENCHMARKS.md, sessions 4 and 5)."""
+    input gradient materialized (``layers.py``). Both pay on XLA:CPU only (BENCHMARKS.md, History)."""
 
     blocked_attention: bool = False
     gradient_barrier: bool = False
