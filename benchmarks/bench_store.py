@@ -6,17 +6,25 @@
   the 10,000-run analysis test), and reading all of it (``store.load_results``);
 - the phase-diagram callback, ``app.pages.phase.figure(stores, search)`` (what the app's ``phase-graph``
   figure output calls): cold (a fresh ``Stores``, so it opens, loads and classifies the store) and warm
-  (the same ``Stores``, analysis cached, as every later callback of a page view), interleaved.
+  (the same ``Stores``, analysis cached, as every later callback of a page view), interleaved;
+- cold loads, each in a fresh process (the OS page cache stays warm): the phase view's core variables
+  (``COLD_VARS``) through the fast reader (``store.load_results``), Zarr's public API at its default settings,
+  ``store.load_results`` forced onto Zarr's public API (``GPICL_PHASE_STORE_READER=zarr``: one decoding
+  batch per variable), and ``xr.open_zarr(...)[vars].load()``; then the whole cold phase callback in a fresh
+  process, fast reader vs public API.
 
 The store and the app are host work: ``--gpu`` changes nothing here.
 
-    python benchmarks/bench_store.py [--quick] [--out FILE]
+    python benchmarks/bench_store.py [--quick] [--cold-only] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -111,24 +119,81 @@ def read_rows(path: Path, runs: int, repeats: int, load_repeats: int) -> list[di
     return rows
 
 
-def run(quick: bool, gpu: bool) -> list[dict]:
+COLD_VARS = ("status", "eval_acc", "train_loss")  # what the phase classification reads
+# Each variant runs in a fresh interpreter: imports first (not timed), then the timed read; prints seconds.
+COLD_CODE = {
+    "fast reader (store.load_results)": "from gpicl_phase import store\n"
+                                        "T = time.perf_counter(); store.load_results(P, V)",
+    "zarr public API, default config": "import numpy as np, zarr\nT = time.perf_counter()\n"
+                                       "g = zarr.open_group(P, mode='r'); [np.asarray(g[v][...]) for v in V]",
+    "zarr public API, concurrency 256": "import numpy as np, zarr\nzarr.config.set({'async.concurrency': 256})\n"
+                                        "T = time.perf_counter()\n"
+                                        "g = zarr.open_group(P, mode='r'); [np.asarray(g[v][...]) for v in V]",
+    "store.load_results on zarr public API": "import os\nos.environ['GPICL_PHASE_STORE_READER'] = 'zarr'\n"
+                                             "from gpicl_phase import store\n"
+                                             "T = time.perf_counter(); store.load_results(P, V)",
+    "xarray open_zarr + load": "import xarray as xr\nT = time.perf_counter()\n"
+                               "xr.open_zarr(P, chunks=None, consolidated=False, zarr_format=3)[V].load()",
+}
+CALLBACK_CODE = ("from app.data import Stores\nfrom app.pages import phase\n"
+                 "T = time.perf_counter(); f = phase.figure(Stores([P]), '')\nassert f.data, 'no data drawn'")
+
+
+def cold(code: str, path: Path, names: tuple[str, ...] = (), reader: str = "") -> float:
+    """Seconds of ``code``'s timed part (from ``T`` to its end) in a fresh interpreter."""
+    script = f"import time\nP, V = {str(path)!r}, {list(names)!r}\n{code}\nprint(time.perf_counter() - T)"
+    env = dict(os.environ, PYTHONPATH=str(common.ROOT))
+    env.pop("GPICL_PHASE_STORE_READER", None)
+    if reader:
+        env["GPICL_PHASE_STORE_READER"] = reader
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=common.ROOT,
+                         check=False)
+    if out.returncode:
+        raise RuntimeError(f"cold read failed: {out.stderr.strip()[-500:]}")
+    return float(out.stdout.split()[-1])
+
+
+def cold_rows(path: Path, runs: int, repeats: int) -> list[dict]:
+    """The cold reads of COLD_VARS per way of reading, and the cold phase callback, fast reader vs Zarr."""
+    case = f"synthetic {runs:,}-run store, fresh process"
+    variants = {f"cold load {'+'.join(COLD_VARS)}: {name}": (lambda c=code: cold(c, path, COLD_VARS))
+                for name, code in COLD_CODE.items()}
+    variants["phase callback cold: fast reader"] = lambda: cold(CALLBACK_CODE, path)
+    variants["phase callback cold: zarr public API"] = lambda: cold(CALLBACK_CODE, path, reader="zarr")
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):  # interleaved, as common.interleaved, but each sample is the child's own timing
+        for name, fn in variants.items():
+            samples[name].append(fn())
+    note = "OS page cache warm; imports not timed"
+    rows = []
+    for name, t in samples.items():
+        target = {"target": "< 1.5", "met": statistics.median(t) < 1.5} if name.startswith("phase") else {}
+        rows.append(timed_row(BENCH, case, name, t, unit="s", note=note, **target))
+    return rows
+
+
+def run(quick: bool, gpu: bool, cold_only: bool = False) -> list[dict]:
     """Write rate (200 cells x 3 rounds), then the 10,000-run store (--quick: 1,000 runs, 100 cells)."""
+    runs = 1_000 if quick else 10_000
+    if cold_only:
+        path, _ = big_store(quick)
+        return cold_rows(path, runs, repeats=1 if quick else 2)
     with tempfile.TemporaryDirectory() as tmp:
         rows = write_rate(Path(tmp), cells=100 if quick else 200, rounds=2 if quick else 3)
     path, made = big_store(quick)
-    runs = 1_000 if quick else 10_000
     if made is not None:
         rows.append(row(BENCH, f"synthetic {runs:,}-run store", "synthetic_store write (setup)", made, "s",
                         note=f"kept at {path} for later runs"))
-    return rows + read_rows(path, runs, repeats=5, load_repeats=1 if quick else 2)
+    return rows + read_rows(path, runs, repeats=5, load_repeats=1 if quick else 2) + cold_rows(path, runs, repeats=1)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1,000 runs, fewer rounds")
+    p.add_argument("--cold-only", action="store_true", help="only the fresh-process loads and callbacks")
     p.add_argument("--out", help="also save rows as JSON here")
     a = p.parse_args()
-    common.report(run(a.quick, gpu=False), a.out)
+    common.report(run(a.quick, gpu=False, cold_only=a.cold_only), a.out)
 
 
 if __name__ == "__main__":

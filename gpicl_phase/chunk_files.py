@@ -1,6 +1,6 @@
 """Reading many small files fast: the store's chunk files (one per run and variable) without Zarr.
 
-No Zarr here: store.py decides whether a variable's layout allows it and decodes the bytes; this module only
+No Zarr here: store/fast_read.py decides whether a variable's layout allows it and decodes the bytes; this only
 finds and reads files, with ``os.open``/``os.read`` (no buffered file object per file) and each file opened
 relative to its directory (the path walked once per directory, not once per file).
 """

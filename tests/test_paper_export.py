@@ -15,7 +15,7 @@ from gpicl_phase.figures.source import Source, StoreProblem
 from gpicl_phase.testing import synthetic_store
 
 TASKS = tuple(int(t) for t in 2 ** np.arange(0, 17, 2))
-SMALL = dict(seq_len=20, steps=2000, log_every=40, eval_every=500)
+SMALL = dict(seq_len=20, steps=2000, log_every=50, eval_every=500)  # a valid RunConfig: log_every divides eval_every
 
 
 def with_labels(ds, axis: str, labels, models):

@@ -241,7 +241,7 @@ def test_load_results_reads_chunks_larger_than_one_read(tmp_path, eval_steps, se
     acc = rng.random((eval_steps, 4, seq_len), dtype=np.float32)
     store.write_cell(path, {"seed": 1}, train_loss=[1.0], grad_norm=[1.0], eval_acc=acc, eval_loss=acc,
                      param_count=1, state_size=1, wall_time=1.0, status="done")
-    raw = store.read._read_raw(path, store.open_group(path, mode="r"), "eval_acc")
+    raw = store.fast_read.read(path, store.open_group(path, mode="r"), "eval_acc")
     assert raw is not None, "the fast reader fell back to Zarr, so this test would not test it"
     loaded = store.load_results(path, ["eval_acc", "status"])
     np.testing.assert_array_equal(loaded["eval_acc"].values[1], acc)

@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from gpicl_phase.analysis.metrics import axis_dims
+from gpicl_phase.store import StoreError, config_from_attrs
 
 
 def combine(datasets: Sequence[xr.Dataset], *, dim: str = "arch", labels: Sequence[str] | None = None) -> xr.Dataset:
@@ -61,8 +62,8 @@ def _default_labels(datasets: Sequence[xr.Dataset]) -> list[str]:
     models = []
     for d in datasets:
         try:
-            models.append(str(json.loads(d.attrs.get("base_config", "{}")).get("model", "")))
-        except (TypeError, ValueError):
+            models.append(config_from_attrs(d.attrs).model)
+        except StoreError:  # a store not written by a sweep (no or no valid base config)
             models.append("")
     if all(models) and len(set(models)) == len(models):
         return models

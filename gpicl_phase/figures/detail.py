@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,6 +13,7 @@ from gpicl_phase.figures import axes as ax
 from gpicl_phase.figures import style as st
 from gpicl_phase.figures import views
 from gpicl_phase.figures.source import Source
+from gpicl_phase.store import StoreError, config_from_attrs
 
 STATUS_NAMES = ("pending", "running", "done", "diverged", "failed")
 
@@ -49,10 +52,10 @@ def runs_table(ds: xr.Dataset, cell: dict) -> pd.DataFrame:
 
 def cell_config(ds: xr.Dataset, cell: dict) -> dict:
     """The cell's full config: base config, then the per-cell cfg_* coordinates, then the axis values."""
-    import json
-
-    base = ds.attrs.get("base_config") or "{}"
-    cfg = dict(json.loads(base) if isinstance(base, str) else base)
+    try:
+        cfg = json.loads(config_from_attrs(ds.attrs).to_json())  # every field, JSON types
+    except StoreError:  # a store not written by a sweep (no or no valid base config)
+        cfg = {}
     sub = cell_slice(ds, cell)
     for name in sub.coords:
         if str(name).startswith("cfg_"):

@@ -17,8 +17,8 @@ Which store makes which item, and the file writing: gpicl_phase/figures/paper_ex
 
 from __future__ import annotations
 
-import json
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,10 @@ from gpicl_phase.figures import style as st
 from gpicl_phase.figures.catalog import build
 from gpicl_phase.figures.source import Source, StoreProblem
 from gpicl_phase.figures.views import Built
+from gpicl_phase.store import StoreError, config_from_attrs
+
+if TYPE_CHECKING:
+    from gpicl_phase.store.run_config import RunConfig
 
 DATASET_NAMES = {"mnist": "MNIST", "mnist10k": "MNIST-10k", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST",
                  "random": "Random", "cifar10": "CIFAR10", "svhn": "SVHN"}
@@ -46,11 +50,12 @@ def _streams(source: Source) -> list[str]:
     return [str(s) for s in source.ds["stream"].values]
 
 
-def _base_config(source: Source) -> dict:
+def _base_config(source: Source) -> RunConfig | None:
+    """The store's base config; None for a store not written by a sweep (no or no valid base config)."""
     try:
-        return dict(json.loads(source.ds.attrs.get("base_config") or "{}"))
-    except (TypeError, ValueError):
-        return {}
+        return config_from_attrs(source.ds.attrs)
+    except StoreError:
+        return None
 
 
 def _swept(source: Source) -> str:
@@ -88,7 +93,8 @@ def series_axis(source: Source, query: dict, free: tuple = (ax.TASKS,)) -> str |
 
 def model_of(source: Source, axis: str | None) -> dict:
     """Model kind per value of axis (from its cfg_model coordinate, else the base config)."""
-    default = str(_base_config(source).get("model", "model"))
+    base = _base_config(source)
+    default = base.model if base else "model"
     if axis is None:
         return {None: default}
     coord = source.ds.coords.get("cfg_model")
@@ -237,7 +243,8 @@ def table1(source: Source, query: dict | None = None) -> pd.DataFrame:
     # Each run at its own last meta-test (adaptive runs stop at different steps).
     acc = source.data["eval_acc"].sel(eval_step=source.metrics["read_step"]).isel(position=-1).sel(fixed)
     acc = acc.where(source.metrics["usable"].sel(fixed))
-    dataset = str(_base_config(source).get("dataset", "training set"))
+    base = _base_config(source)
+    dataset = base.dataset if base else "training set"
     streams = ["unseen", *(s for s in _streams(source) if s.startswith("unseen:"))]
     names: dict[str, str] = {}
     for s in streams:

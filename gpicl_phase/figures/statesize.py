@@ -12,6 +12,7 @@ from gpicl_phase.figures import axes as ax
 from gpicl_phase.figures import style as st
 from gpicl_phase.figures import views
 from gpicl_phase.figures.source import Source, StoreProblem
+from gpicl_phase.store import StoreError, config_from_attrs
 
 POINT_COLUMNS = ("arch", "state_size", "param_count", "mean", "std", "n", "label")
 
@@ -63,10 +64,11 @@ def arch_labels(source: Source) -> pd.Series:
             return cells[a].astype(str)
     if "cfg_model" in ds.coords:
         return ds["cfg_model"].broadcast_like(ds["n_usable"]).to_series().reset_index(drop=True).astype(str)
-    import json
-
-    model = json.loads(source.ds.attrs.get("base_config") or "{}").get("model", "model")
-    return pd.Series([str(model)] * len(cells))
+    try:
+        model = config_from_attrs(source.ds.attrs).model
+    except StoreError:  # a store not written by a sweep (no or no valid base config)
+        model = "model"
+    return pd.Series([model] * len(cells))
 
 
 def tables(source: Source, sel: dict) -> tuple[pd.DataFrame, str, str]:

@@ -6,6 +6,9 @@ dim and whole along the others, so one run is one chunk per variable and process
 never share a file. `create` writes all metadata once (arrays start as their fill value, which Zarr does not
 store); afterwards only chunks change, except when refinement appends values to an axis (`extend_axis`).
 
+`load_results` and `read_status` read whole variables with `fast_read` (chunk files read directly, for the Zarr
+releases it was tested with) or else `zarr_read` (Zarr's public API); `read_config` gives the typed base config.
+
 Strings (`message`, string coordinates) are Zarr's variable-length UTF-8 type: the fixed-width `<U256` of the
 design has no stable Zarr v3 encoding (zarr warns), so messages are cut to 256 characters on write instead.
 """
@@ -16,6 +19,7 @@ from gpicl_phase.store.lock import StoreLocked, lock_path, writer_lock
 from gpicl_phase.store.read import (
     bytes_per_run, load_results, open_group, open_results, read_status, store_attrs, verify,
 )
+from gpicl_phase.store.run_config import config_from_attrs, read_config
 from gpicl_phase.store.schema import (
     FINISHED, MESSAGE_CHARS, SCHEMA_VERSION, STATUS, STOP_REASONS, TRAILING_DIMS, VARIABLES, StoreError,
 )
@@ -23,6 +27,7 @@ from gpicl_phase.store.write import CHECKPOINTS, checkpoint_dir, set_status, upd
 
 __all__ = [
     "CHECKPOINTS", "FINISHED", "MESSAGE_CHARS", "SCHEMA_VERSION", "STATUS", "STOP_REASONS", "TRAILING_DIMS",
-    "VARIABLES", "StoreError", "StoreLocked", "bytes_per_run", "checkpoint_dir", "lock_path", "writer_lock", "create", "extend_axis", "load_results", "open_group",
-    "open_results", "read_status", "set_status", "store_attrs", "update_attrs", "verify", "write_all", "write_cell",
+    "VARIABLES", "StoreError", "StoreLocked", "bytes_per_run", "checkpoint_dir", "config_from_attrs", "create",
+    "extend_axis", "load_results", "lock_path", "open_group", "open_results", "read_config", "read_status",
+    "set_status", "store_attrs", "update_attrs", "verify", "write_all", "write_cell", "writer_lock",
 ]

@@ -112,3 +112,9 @@ def fit(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.nd
     out = np.full(shape, np.nan, dtype=dtype)
     out[tuple(slice(0, n) for n in arr.shape)] = arr
     return out
+
+
+def note_damage(damaged: dict | None, cell: tuple, problem: str) -> None:
+    """Record a problem of a run (its disk cell index) in ``damaged`` when the caller collects them."""
+    if damaged is not None:
+        damaged.setdefault(tuple(int(i) for i in cell), []).append(problem)
