@@ -84,6 +84,13 @@ def _thresholds_flags(p: argparse.ArgumentParser) -> None:
     group.add_argument("--thresholds", metavar="TOML", help="TOML file of thresholds; the flags above override it")
 
 
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    from gpicl_phase.engine import Engine  # no JAX: a plain dataclass
+
+    dataclass_flags(p, "engine (how models are lowered; fixed in the store when it is created, so a resume "
+                       "computes the same numbers)", Engine.flags(), typed=True)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     p = argparse.ArgumentParser(
@@ -128,6 +135,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-cells", type=_positive_int, default=DEFAULT_MAX_CELLS, metavar="N",
                    help=f"refuse a grid of more than N cells, which is almost always a typo "
                         f"(default {DEFAULT_MAX_CELLS:,})")
+    _engine_flags(s)
+    s.add_argument("--probe-pack", action="store_true",
+                   help="when creating the store, time each program group at pack sizes 1, 2, 4, ... and pack "
+                        "no more runs than still pay (10%% more run-steps per second per doubling); the sizes "
+                        "are recorded, so resumes plan the same chunks. Default: as many as fit in memory")
     s.add_argument("--no-refine", action="store_true",
                    help="run the grid only, even when the file has a [refine] table")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

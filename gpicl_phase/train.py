@@ -234,12 +234,12 @@ def task_data(cfg: RunConfig) -> TaskData:
 
 
 @functools.lru_cache(maxsize=32)
-def compiled(static: RunConfig):
-    """``jit(train)`` for a config's static part, cached so dynamic changes never recompile."""
-    return jax.jit(make_train(static))
+def compiled(static: RunConfig, engine: models.Engine | None = None):
+    """``jit(train)`` for a config's static part and engine, cached so dynamic changes never recompile."""
+    return jax.jit(make_train(static, engine))
 
 
-def run(cfg: RunConfig, data: TaskData | None = None) -> Metrics:
-    """One run, jitted: the convenience entry point for ``gpicl-phase train`` and tests."""
+def run(cfg: RunConfig, data: TaskData | None = None, engine: models.Engine | None = None) -> Metrics:
+    """One run, jitted: the convenience entry point for tests and notebooks."""
     data = task_data(cfg) if data is None else data
-    return compiled(cfg.static_part())(data, hyper(cfg), key=run_key(cfg.seed))
+    return compiled(cfg.static_part(), engine)(data, hyper(cfg), key=run_key(cfg.seed))

@@ -77,20 +77,16 @@ def test_state_sizes_follow_the_documented_formulas(tiny_cfg):
     assert models.count_params(wide) > models.count_params(tiny_cfg)
 
 
-def test_unrolled_layers_give_the_rolled_numbers(tiny_cfg, monkeypatch):
-    from gpicl_phase.models import transformer
-
+def test_unrolled_layers_give_the_rolled_numbers(tiny_cfg):
     cfg = tiny_cfg.replace(num_layers=3)
     params = models.init(cfg, jax.random.key(0))
     tokens = jax.random.normal(jax.random.key(1), (4, cfg.seq_len, models.token_dim(cfg)))
 
-    def loss_and_grads():  # a fresh jit each time, so the flag is read while tracing
-        return jax.jit(jax.value_and_grad(lambda p: jnp.square(models.apply(cfg, p, tokens)).mean()))(params)
+    def loss_and_grads(engine):
+        return jax.jit(jax.value_and_grad(lambda p: jnp.square(models.apply(cfg, p, tokens, engine)).mean()))(params)
 
-    monkeypatch.setattr(transformer, "UNROLL_LAYERS", True)
-    unrolled = loss_and_grads()
-    monkeypatch.setattr(transformer, "UNROLL_LAYERS", False)
-    rolled = loss_and_grads()
+    unrolled = loss_and_grads(models.Engine(unroll_layers=True))
+    rolled = loss_and_grads(models.Engine(unroll_layers=False))
     # Same program up to XLA's scheduling: equal to float32 rounding (bit for bit in some configs, not all).
     for a, b in zip(jax.tree_util.tree_leaves(unrolled), jax.tree_util.tree_leaves(rolled), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

@@ -35,7 +35,7 @@ def summary_text(ds: xr.Dataset, th: Thresholds = Thresholds(), dim: str = "seed
     ]
     damaged = ds.attrs.get("damaged", [])
     if damaged:  # load_results marked them; no metric below uses them
-        lines += [f"DAMAGED runs, excluded (`gpicl-phase sweep` on the store runs them again):"]
+        lines += ["DAMAGED runs, excluded (`gpicl-phase sweep` on the store runs them again):"]
         lines += [f"  {text}" for text in damaged[:50]] + ([f"  ... and {len(damaged) - 50} more"] if len(damaged) > 50 else [])
         lines += [""]
     lines += _phase_tables(m, th, dim)

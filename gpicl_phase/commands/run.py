@@ -78,7 +78,8 @@ def cmd_sweep(args) -> int:
         spec = load(args.spec, smoke=args.smoke, overrides=overrides, max_cells=args.max_cells)
         kwargs = dict(executor=args.executor, max_pack=args.max_pack, workers=args.workers,
                       scheduler=args.scheduler, progress=not args.quiet, task_source=args.task_source,
-                      checkpoint_every=args.checkpoint_every)
+                      checkpoint_every=args.checkpoint_every, engine=engine_from_args(args),
+                      probe_pack=args.probe_pack)
         check_arguments(spec, **{k: kwargs[k] for k in ("task_source", "max_pack", "workers", "executor",
                                                          "checkpoint_every")})
         if args.dry_run:
@@ -95,6 +96,18 @@ def cmd_sweep(args) -> int:
         return 2
     _print_summary(args.store, summary)
     return 0 if summary.ok else 1
+
+
+def engine_from_args(args):
+    """The backend's engine with the options given on the command line; None when none was given."""
+    from gpicl_phase.engine import Engine
+
+    given = {f.name: getattr(args, f.name, None) for f in Engine.flags()}
+    if all(v is None for v in given.values()):
+        return None
+    import jax
+
+    return Engine.for_backend(jax.default_backend()).replace(**given)
 
 
 def cmd_refine(args) -> int:
@@ -153,7 +166,8 @@ def _dry_run(spec, args) -> int:
         budget = f"{c.steps} ({c.max_steps})" if c.max_steps > c.steps else f"{c.steps}"
         print(f"{c.group:5d}  {c.runs:4d}/{c.size:<4d}  {budget:12s}  {source:14s} {c.run_mib:8.1f}  {c.static}")
 
-    chunks = check_sweep(spec, max_pack=args.max_pack, task_source=args.task_source, on_chunk=show)
+    chunks = check_sweep(spec, max_pack=args.max_pack, task_source=args.task_source, on_chunk=show,
+                         engine=engine_from_args(args))
     groups = len({c.group for c in chunks})
     print(f"ok: {len(chunks)} chunks in {groups} compiled program group(s); every program traces")
     return 0

@@ -27,19 +27,26 @@ import numpy as np
 from gpicl_phase import tasks
 from gpicl_phase.config import RunConfig
 from gpicl_phase.driver import record as rec
+from gpicl_phase.engine import Engine
 from gpicl_phase.rules.stopping import REASON, History
 from gpicl_phase.tasks import TaskData
 from gpicl_phase.train import ChunkOut, Hyper, Metrics, make_stages, task_root
 
 
+def resolve(engine: Engine | None) -> Engine:
+    """The engine given, or the measured choice for the backend JAX runs on (decided before any tracing)."""
+    return Engine.for_backend(jax.default_backend()) if engine is None else engine
+
+
 @functools.lru_cache(maxsize=16)
-def programs(static: RunConfig, packed: bool):
-    """``(start, chunk, n_chunks)`` jitted for a static config, vmapped over a leading run axis if ``packed``.
+def programs(static: RunConfig, packed: bool, engine: Engine):
+    """``(start, chunk, n_chunks)`` jitted for a static config and engine, vmapped over a leading run axis if
+    ``packed``. The engine is part of the cache key: a changed option builds new programs.
 
     The carry is not donated: a pack's parameters and Adam state are small next to the activations, and
     donated buffers must never be seen by numpy views on the host (checkpoints, metrics).
     """
-    stages = make_stages(static)
+    stages = make_stages(static, engine)
     start, chunk = stages.start, stages.chunk
     if packed:
         start = jax.vmap(start, in_axes=(None, 0, 0))
@@ -78,18 +85,19 @@ class Driven(NamedTuple):
 
 def drive(static: RunConfig, data: TaskData, hp: Hyper, *, key: jax.Array, packed: bool,
           on_chunk: Callable[[int, np.ndarray], None] | None = None, checkpoints: Checkpoints | None = None,
-          stopper: Stopper | None = None) -> Driven:
+          stopper: Stopper | None = None, engine: Engine | None = None) -> Driven:
     """Trains one run (``packed=False``) or a pack (``hp`` and ``key`` with a leading run axis); numpy results.
 
     Without ``stopper`` every run trains ``static.steps``; with one, runs train up to ``static.budget`` and stop
     when it says so. ``on_chunk(c, runs)`` is called on the host once interval ``c`` has finished, with the
     runs that trained in it (progress bars). With ``checkpoints``, training starts from a checkpoint of these
-    same runs if there is one.
+    same runs if there is one. ``engine``: how the model is lowered (default: ``resolve(None)``).
     """
-    start, chunk, _ = programs(static, packed)
+    engine = resolve(engine)
+    start, chunk, _ = programs(static, packed, engine)
     n_chunks = (static.budget if stopper else static.steps) // static.eval_every
     one = (lambda x: x[None]) if not packed else (lambda x: x)  # noqa: E731  views with a run axis
-    fp = rec.fingerprint(static, hp, key, stopper.key if stopper else "")
+    fp = rec.fingerprint(static, hp, key, (stopper.key if stopper else "") + engine.to_json())
     found = checkpoints.load() if checkpoints else None
     resumed = rec.restore(found, fp, jax.eval_shape(start, data, hp, key)[0]) if found else None
     if resumed is None:
@@ -167,11 +175,12 @@ def _take(hp: Hyper, slots: np.ndarray) -> Hyper:
     return Hyper(*(np.asarray(leaf)[slots] for leaf in hp))
 
 
-def check(static: RunConfig, data: TaskData, hp: Hyper, *, key: jax.Array, packed: bool, bank: int = 0) -> None:
+def check(static: RunConfig, data: TaskData, hp: Hyper, *, key: jax.Array, packed: bool, bank: int = 0,
+          engine: Engine | None = None) -> None:
     """Traces ``drive``'s programs on these inputs without compiling or running them (seconds, not minutes):
     shape and config errors surface as they would in training. ``bank``: the task bank ``drive`` would get
     (only its shape is made)."""
-    start, chunk, _ = programs(static, packed)
+    start, chunk, _ = programs(static, packed, resolve(engine))
     if bank > 0:
         shape = jax.eval_shape(lambda: tasks.build_bank(task_root(static.task_seed), bank, data.train_x.shape[1],
                                                         static.num_classes))

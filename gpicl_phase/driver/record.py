@@ -63,7 +63,7 @@ class Record:
 
 def fingerprint(static: RunConfig, hp: Hyper, key: jax.Array, rules: str) -> str:
     """What a checkpoint must match to be resumed from: the static config, every run's hyper-parameters and
-    keys, and the stop rules."""
+    keys, and ``rules`` (the stop rules and the engine, as text)."""
     h = hashlib.sha256(static.to_json().encode() + rules.encode())
     for leaf in (*hp, jax.random.key_data(key)):
         h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())

@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple
 import jax
 
 from gpicl_phase.models import oplstm, recurrent, sgd, transformer
-from gpicl_phase.models.engine import REFERENCE, Engine
+from gpicl_phase.engine import REFERENCE, Engine
 from gpicl_phase.models.layers import param_count
 
 

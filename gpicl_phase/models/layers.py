@@ -20,8 +20,10 @@ def along_last(v: jax.Array, like: jax.Array) -> jax.Array:
     return v.reshape((1,) * (like.ndim - 1) + v.shape)
 
 
-def dense(p: dict, x: jax.Array) -> jax.Array:
-    """x @ w + b."""
+def dense(p: dict, x: jax.Array, dtype=None) -> jax.Array:
+    """x @ w + b; ``dtype``: compute in it (mixed precision: the float32 parameters are cast at use)."""
+    if dtype is not None:
+        p, x = jax.tree_util.tree_map(lambda a: a.astype(dtype), p), x.astype(dtype)
     y = x @ p["w"]
     return y + along_last(p["b"], y) if "b" in p else y
 

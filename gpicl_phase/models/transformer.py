@@ -7,16 +7,12 @@ token -> Linear -> + learned positional embedding (std 0.1) -> L x [x + Attn(LN(
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from gpicl_phase.models.attention import causal_attention
-from gpicl_phase.models.engine import REFERENCE, Engine
+from gpicl_phase.engine import REFERENCE, Engine
 from gpicl_phase.models.layers import dense, dense_init, layer_norm, layer_norm_init
 
-
-# The layer scan is unrolled: XLA then schedules the layers as straight-line code, without the stacked
-# per-layer residual buffers a rolled loop's backward pass writes and reads. Same numbers to float32 rounding
-# (tests); faster steps on CPU (measured: BENCHMARKS.md, History); compile time grows with depth.
-UNROLL_LAYERS = True
 
 
 def init(cfg, key, input_dim: int) -> dict:
@@ -39,7 +35,7 @@ def init(cfg, key, input_dim: int) -> dict:
             "mlp_out": dense_init(bk[5], 4 * n, n, scale),
         }
 
-    # Blocks are stacked along a leading layer axis and scanned (see UNROLL_LAYERS).
+    # Blocks are stacked along a leading layer axis and scanned (Engine.unroll_layers).
     blocks = jax.vmap(block)(jax.random.split(k_blocks, layers))
     return {
         "embed": dense_init(k_embed, input_dim, n),
@@ -50,28 +46,37 @@ def init(cfg, key, input_dim: int) -> dict:
     }
 
 
-def attention(p: dict, x_BxTxN: jax.Array, num_heads: int, blocked: bool = False) -> jax.Array:
-    """Causal multi-head self-attention."""
+def attention(p: dict, x_BxTxN: jax.Array, num_heads: int, engine: Engine = REFERENCE) -> jax.Array:
+    """Causal multi-head self-attention, in the engine's compute dtype."""
     b, t, _ = x_BxTxN.shape
+    dtype = compute_dtype(engine)
     split = lambda y: y.reshape(b, t, num_heads, -1)  # noqa: E731
-    q_BxTxHxA, k_BxTxHxA, v_BxTxHxA = (split(dense(p[n], x_BxTxN)) for n in ("q", "k", "v"))
-    out_BxTxHxA = causal_attention(q_BxTxHxA, k_BxTxHxA, v_BxTxHxA, blocked)
-    return dense(p["o"], out_BxTxHxA.reshape(b, t, -1))
+    q_BxTxHxA, k_BxTxHxA, v_BxTxHxA = (split(dense(p[n], x_BxTxN, dtype)) for n in ("q", "k", "v"))
+    out_BxTxHxA = causal_attention(q_BxTxHxA, k_BxTxHxA, v_BxTxHxA, engine.attention, engine.block_bytes)
+    return dense(p["o"], out_BxTxHxA.reshape(b, t, -1), dtype)
+
+
+def compute_dtype(engine: Engine):
+    """The matmuls' dtype: None (as given, float32) or bfloat16."""
+    return jnp.bfloat16 if engine.precision == "bfloat16" else None
 
 
 def apply(cfg, params: dict, tokens_BxTxI: jax.Array, engine: Engine = REFERENCE) -> jax.Array:
     """Logits ``[B, T, K]``; the prediction at t depends on tokens 0..t only."""
     t = tokens_BxTxI.shape[1]
-    x = dense(params["embed"], tokens_BxTxI) + params["pos"][None, :t]
+    dtype = compute_dtype(engine)
+    # Mixed precision: matmuls in ``dtype``, the residual stream, LayerNorm and the logits in float32.
+    f32 = lambda y: y.astype(jnp.float32)  # noqa: E731
+    x = f32(dense(params["embed"], tokens_BxTxI, dtype)) + params["pos"][None, :t]
     norm = lambda p, y: layer_norm(p, y, barrier=engine.gradient_barrier)  # noqa: E731
 
     def block(x, blk):
-        x = x + attention(blk, norm(blk["ln1"], x), cfg.num_heads, engine.blocked_attention)
-        hidden = jax.nn.gelu(dense(blk["mlp_in"], norm(blk["ln2"], x)))
-        return x + dense(blk["mlp_out"], hidden), None
+        x = x + f32(attention(blk, norm(blk["ln1"], x), cfg.num_heads, engine))
+        hidden = jax.nn.gelu(dense(blk["mlp_in"], norm(blk["ln2"], x), dtype))
+        return x + f32(dense(blk["mlp_out"], hidden, dtype)), None
 
-    x, _ = jax.lax.scan(block, x, params["blocks"], unroll=UNROLL_LAYERS)
-    return dense(params["head"], norm(params["ln_f"], x))
+    x, _ = jax.lax.scan(block, x, params["blocks"], unroll=engine.unroll_layers)
+    return f32(dense(params["head"], norm(params["ln_f"], x), dtype))
 
 
 def state_size(cfg) -> int:

@@ -23,10 +23,11 @@ class PlannedChunk:
 
 
 def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: str = "auto",
-                on_chunk=None) -> list[PlannedChunk]:
+                on_chunk=None, engine=None) -> list[PlannedChunk]:
     """A dry run: plans ``spec`` as ``run_sweep`` would for a new store and traces every distinct program
     (no compile, no training, no store), so a sweep file's errors show in seconds. Chunks of one group with
-    the same task bank size are one program and traced once; ``on_chunk(planned)`` is called as each is done."""
+    the same task bank size are one program and traced once; ``on_chunk(planned)`` is called as each is done.
+    ``engine``: as ``run_sweep`` would lower the models (None: the backend's choice)."""
     from gpicl_phase.driver import TASK_SOURCES
     from gpicl_phase.sweep import execute
     from gpicl_phase.sweep.runner import SweepError, check_arguments, check_runnable
@@ -35,7 +36,7 @@ def check_sweep(spec: SweepSpec, *, max_pack: int | None = None, task_source: st
     if task_source not in TASK_SOURCES:
         raise SweepError(f"--task-source must be one of {', '.join(TASK_SOURCES)}, got {task_source!r}")
     work = execute.Work(budget_bytes=execute.device_budget(), task_source=task_source, rules=spec.rules,
-                        thresholds=spec.thresholds)
+                        thresholds=spec.thresholds, engine=engine)
     check_runnable(spec, work.budget_bytes)  # whatever the real run would refuse, the dry run refuses
     chunks = plan(spec, budget_bytes=work.budget_bytes, max_pack=max_pack)
     traced: set[tuple[int, int]] = set()

@@ -23,6 +23,7 @@ import numpy as np
 from gpicl_phase import checkpoints as checkpoints_io
 from gpicl_phase import driver, models, store
 from gpicl_phase.config import RunConfig
+from gpicl_phase.engine import Engine
 from gpicl_phase.rules import RunFacts, StopRules, Thresholds, decide_stops
 from gpicl_phase.sweep.plan import Chunk
 from gpicl_phase.train import hyper, run_key, task_data
@@ -31,13 +32,15 @@ from gpicl_phase.train import hyper, run_key, task_data
 @dataclass(frozen=True)
 class Work:
     """How chunks of one sweep run: task source, checkpoint interval, the memory budget recorded in the
-    store (task banks are planned with it), and the stop rules of adaptive runs (None: train ``steps``)."""
+    store (task banks are planned with it), the stop rules of adaptive runs (None: train ``steps``) and the
+    engine the store recorded (None: the backend's measured choice, for stores made before it was recorded)."""
 
     budget_bytes: int
     task_source: str = "auto"
     checkpoint_every: float = 300.0
     rules: StopRules | None = None
     thresholds: Thresholds = Thresholds()
+    engine: Engine | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ def train_chunk(chunk: Chunk, work: Work, on_chunk=None, checkpoints: driver.Che
     """
     data, hp, keys, bank = _inputs(chunk, work)
     out = driver.drive(chunk.static, driver.with_bank(data, chunk.static, bank), hp, key=keys, packed=True,
-                       on_chunk=on_chunk, checkpoints=checkpoints, stopper=stopper(chunk.static, work))
+                       on_chunk=on_chunk, checkpoints=checkpoints, stopper=stopper(chunk.static, work),
+                       engine=work.engine)
     n = len(chunk.configs)
     return driver.Driven(type(out.metrics)(*(np.asarray(x)[:n] for x in out.metrics)), out.steps_trained[:n],
                          out.stop_reason[:n])
@@ -134,7 +138,7 @@ def check_chunk(chunk: Chunk, work: Work, traced: set | None = None) -> int:
     ``traced``: (group, bank) pairs already traced, which are the same program and are skipped; updated."""
     data, hp, keys, bank = _inputs(chunk, work)
     if traced is None or (chunk.group, bank) not in traced:
-        driver.check(chunk.static, data, hp, key=keys, packed=True, bank=bank)
+        driver.check(chunk.static, data, hp, key=keys, packed=True, bank=bank, engine=work.engine)
         if traced is not None:
             traced.add((chunk.group, bank))
     return bank

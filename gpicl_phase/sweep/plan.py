@@ -51,18 +51,29 @@ def run_bytes(cfg: RunConfig) -> int:
     return 4 * (4 * params + acts + data + evals)
 
 
-def pack_size(static: RunConfig, budget_bytes: int, max_pack: int | None) -> int:
-    """How many runs of this shape to pack: what fits in half the budget, capped by ``max_pack``."""
+def pack_size(static: RunConfig, budget_bytes: int, max_pack: int | None, probed: dict | None = None) -> int:
+    """How many runs of this shape to pack: what fits in half the budget, capped by ``max_pack`` and by the
+    size a throughput probe chose for this shape (``probed``: static config JSON -> size; ``pack_probe``)."""
     fit = max(1, int(budget_bytes // 2 // max(run_bytes(static), 1)))
-    return max(1, min(fit, max_pack) if max_pack else fit)
+    size = max(1, min(fit, max_pack) if max_pack else fit)
+    return min(size, probed.get(static.to_json(), size)) if probed else size
+
+
+def groups(spec: SweepSpec) -> dict[RunConfig, int]:
+    """Each static config of the grid (one compiled program group) and its number of cells."""
+    counts: dict[RunConfig, int] = {}
+    for _, cfg in spec.cells():
+        counts[cfg.static_part()] = counts.get(cfg.static_part(), 0) + 1
+    return counts
 
 
 def plan(spec: SweepSpec, *, budget_bytes: int, max_pack: int | None = None,
-         rounds: list[list[tuple[int, ...]]] | None = None) -> list[Chunk]:
+         rounds: list[list[tuple[int, ...]]] | None = None, probed: dict | None = None) -> list[Chunk]:
     """Every chunk of the sweep, in a deterministic order (groups by first appearance, cells in C order).
 
     ``rounds``: the cells of each refinement round (``sweep.rounds.cells_by_round``), planned one round after
     another so that cells added later never change the chunks of earlier rounds; default: the whole grid.
+    ``probed``: pack sizes a throughput probe chose, recorded in the store (``pack_size``).
     """
     parts = rounds if rounds is not None else [[index for index, _ in spec.cells()]]
     ids: dict[RunConfig, int] = {}
@@ -74,7 +85,7 @@ def plan(spec: SweepSpec, *, budget_bytes: int, max_pack: int | None = None,
             groups.setdefault(cfg.static_part(), []).append((index, cfg))
         for static, cells in groups.items():
             g = ids.setdefault(static, len(ids))
-            cap = pack_size(static, budget_bytes, max_pack)
+            cap = pack_size(static, budget_bytes, max_pack, probed)
             start = 0
             for size, real in (_powers_of_two(len(cells), cap) if spec.rules else _balanced(len(cells), cap)):
                 part_cells = cells[start:start + real]

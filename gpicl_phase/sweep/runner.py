@@ -22,6 +22,7 @@ import numpy as np
 
 from gpicl_phase import __version__, store
 from gpicl_phase.choices import EXECUTORS
+from gpicl_phase.engine import Engine
 from gpicl_phase.sweep import rounds
 from gpicl_phase.sweep.plan import Chunk, plan, run_bytes, static_text
 from gpicl_phase.sweep.progress import ProgressBar
@@ -97,10 +98,14 @@ def same_spec(stored: str, current: str) -> bool:
     return old == new
 
 
-def open_or_create(spec: SweepSpec, path: str, *, max_pack: int | None) -> dict:
+def open_or_create(spec: SweepSpec, path: str, *, max_pack: int | None, engine: Engine | None = None,
+                   probe_pack: bool = False) -> dict:
     """Creates the store for ``spec``, or checks that an existing one was made from the same spec.
 
-    Returns the packing parameters, which are fixed at creation so every resume plans the same chunks.
+    Returns the packing parameters and the engine (``pack["engine"]``, options as a dict), which are fixed at
+    creation so every resume plans the same chunks and compiles the same programs. ``engine``: None, the
+    backend's measured choice. ``probe_pack``: time each program group's chunk program at growing pack sizes
+    and record the size after which packing stops paying (``pack["probed"]``; ``sweep.pack_probe``).
     """
     from gpicl_phase.sweep import execute
 
@@ -120,10 +125,18 @@ def open_or_create(spec: SweepSpec, path: str, *, max_pack: int | None) -> dict:
         if max_pack is not None and max_pack != pack["max_pack"]:
             print(f"note: --max-pack {max_pack} differs from the store's {pack['max_pack']}; keeping the "
                   "store's so resumed chunks are the same programs", file=sys.stderr)
+        recorded = work_engine(pack)
+        if engine is not None and recorded is not None and engine != recorded:
+            print(f"note: the engine asked for ({engine.to_json()}) differs from the store's "
+                  f"({recorded.to_json()}); keeping the store's so resumed runs compute the same numbers",
+                  file=sys.stderr)
         return pack
     import jax
 
-    pack = {"budget_bytes": execute.device_budget(), "max_pack": max_pack}
+    engine = Engine.for_backend(jax.default_backend()) if engine is None else engine
+    pack = {"budget_bytes": execute.device_budget(), "max_pack": max_pack, "engine": json.loads(engine.to_json())}
+    if probe_pack:
+        pack["probed"] = probed_sizes(spec, pack, engine)
     attrs = {
         "spec": spec.to_json(), "base_config": spec.base.to_json(), "sweep_name": spec.name,
         "description": spec.description, "source": spec.source, "package_version": __version__,
@@ -220,19 +233,49 @@ def sweep_plan(spec: SweepSpec, path: str, pack: dict) -> tuple[SweepSpec, list[
     rounds.apply(path, spec, recorded)
     full = rounds.extended(spec, recorded)
     chunks = plan(full, budget_bytes=pack["budget_bytes"], max_pack=pack["max_pack"],
-                  rounds=rounds.cells_by_round(spec, recorded))
+                  rounds=rounds.cells_by_round(spec, recorded), probed=pack.get("probed"))
     return full, chunks
+
+
+def probed_sizes(spec: SweepSpec, pack: dict, engine: Engine) -> dict[str, int]:
+    """Per program group (static config JSON): the pack size ``pack_probe.choose_pack`` picks from timings,
+    never more than memory allows or than the group has runs (rounded up to a power of two)."""
+    from gpicl_phase.sweep.pack_probe import choose_pack, probe
+    from gpicl_phase.sweep.plan import groups, pack_size
+
+    log = lambda text: print(text, file=sys.stderr)  # noqa: E731
+    out = {}
+    for static, cells in groups(spec).items():
+        cap = min(pack_size(static, pack["budget_bytes"], pack["max_pack"]), 1 << (cells - 1).bit_length())
+        log(f"probing pack sizes up to {cap} for {static_text(static)}")
+        out[static.to_json()] = choose_pack(cap, probe(static, engine, log=log))
+        log(f"  chosen: {out[static.to_json()]} runs per pack")
+    return out
+
+
+def work_engine(pack: dict) -> Engine | None:
+    """The engine a store recorded (None for stores made before engines were recorded: they ran with the
+    backend's choice, which ``driver.resolve`` gives again)."""
+    if "engine" not in pack:
+        return None
+    try:
+        return Engine.from_json(json.dumps(pack["engine"]))
+    except (TypeError, ValueError) as err:
+        raise SweepError(f"the store's engine options cannot be used: {err}") from None
 
 
 def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: int | None = None,
               workers: int | None = None, scheduler: str | None = None, progress: bool = True,
-              task_source: str = "auto", checkpoint_every: float = 300.0, lock: bool = True) -> SweepSummary:
+              task_source: str = "auto", checkpoint_every: float = 300.0, lock: bool = True,
+              engine: Engine | None = None, probe_pack: bool = False) -> SweepSummary:
     """Runs every unfinished cell of ``spec`` (and of the store's refinement rounds) into the store at ``path``.
 
     ``task_source`` (auto, bank, fresh) picks how training tasks are made; every choice gives the same
     batches (``driver.bank_size``). Packs in training are checkpointed into the store every
     ``checkpoint_every`` seconds (``inf``: never), so a killed sweep resumes mid-run. The store's writer lock
     is held throughout (``lock=False``: the caller holds it, as a refinement does across its sweeps).
+    ``engine``: how models are lowered in a new store (default: the backend's choice); a store keeps its own.
+    ``probe_pack``: a new store's pack sizes chosen by timing (``open_or_create``); default: memory alone.
     """
     check_arguments(spec, task_source=task_source, max_pack=max_pack, workers=workers, executor=executor,
                     checkpoint_every=checkpoint_every)
@@ -243,17 +286,18 @@ def run_sweep(spec: SweepSpec, path: str, *, executor: str = "local", max_pack: 
     try:
         with store.writer_lock(path) if lock else contextlib.nullcontext():
             return _run(spec, path, executor=executor, max_pack=max_pack, workers=workers, scheduler=scheduler,
-                        progress=progress, task_source=task_source, checkpoint_every=checkpoint_every)
+                        progress=progress, task_source=task_source, checkpoint_every=checkpoint_every,
+                        engine=engine, probe_pack=probe_pack)
     except store.StoreError as err:
         raise SweepError(str(err)) from None
 
 
 def _run(spec: SweepSpec, path: str, *, executor, max_pack, workers, scheduler, progress, task_source,
-         checkpoint_every) -> SweepSummary:
+         checkpoint_every, engine, probe_pack) -> SweepSummary:
     from gpicl_phase.sweep import execute
 
     start = time.perf_counter()
-    pack = open_or_create(spec, path, max_pack=max_pack)
+    pack = open_or_create(spec, path, max_pack=max_pack, engine=engine, probe_pack=probe_pack)
     full, chunks = sweep_plan(spec, path, pack)
     _requeue_damaged(path)
     todo = pending_chunks(chunks, store.read_status(path, order="disk"))
@@ -261,7 +305,8 @@ def _run(spec: SweepSpec, path: str, *, executor, max_pack, workers, scheduler, 
     skipped = cells - sum(len(c.indices) - len(d) for c, d in todo)
     axis_names = tuple(a.name for a in full.axes)
     work = execute.Work(budget_bytes=pack["budget_bytes"], task_source=task_source,
-                        checkpoint_every=checkpoint_every, rules=spec.rules, thresholds=spec.thresholds)
+                        checkpoint_every=checkpoint_every, rules=spec.rules, thresholds=spec.thresholds,
+                        engine=work_engine(pack))
     bar = ProgressBar(todo, cells, skipped, enabled=progress, adaptive=spec.rules is not None)
     written: dict = {}
     failures: list = []
