@@ -1,10 +1,11 @@
-"""The benchmark suite: runs benchmarks 1-7 in turn, prints one table, saves every row as JSON.
+"""The benchmark suite: runs benchmarks 1-11 in turn, prints one table, saves every row as JSON.
 
-Every benchmark module exposes ``run(quick, gpu) -> rows`` and chooses its own sizes for the machine.
+Every benchmark module exposes ``run(quick, gpu) -> rows`` (bench_engine one function per part) and chooses
+its own sizes for the machine.
 
     python benchmarks/run_all.py                 # the CPU suite (make bench), under 15 minutes on 2 cores
     python benchmarks/run_all.py --quick         # every benchmark small, a few minutes
-    python benchmarks/run_all.py --gpu --only 1,2,3,4,5 --out gpu_results.json   # what gpu_check.sh runs
+    python benchmarks/run_all.py --gpu --only 1,2,3,5,8,9,10,11 --out gpu_results.json   # what gpu_check.sh runs
 
 A benchmark that cannot run (a missing optional package, an error) becomes a row saying why; the others
 go on. The JSON is rewritten after each benchmark, so a run cut short keeps what it measured.
@@ -29,14 +30,20 @@ BENCHMARKS = {
     "5": ("bench_compile", "compile overhead"),
     "6": ("bench_store", "store and app"),
     "7": ("bench_runs_explorer", "runs explorer"),
+    "8": ("bench_engine", "pack size by throughput", "run_pack"),
+    "9": ("bench_engine", "engine options and compile", "run_options"),
+    "10": ("bench_engine", "paper_fig2 projection", "run_projection"),
+    "11": ("bench_engine", "PyTorch on the same GPU", "run_torch"),
 }
+
+CPU_SUITE = "1,2,3,4,5,6,7"  # make bench; 8-11 measure what matters on accelerators (gpu_check.sh)
 
 
 def run_one(key: str, quick: bool, gpu: bool) -> list[dict]:
     """One benchmark's rows, or a row with the reason it could not run."""
-    module, title = BENCHMARKS[key]
+    module, title, *fn = BENCHMARKS[key]
     try:
-        return importlib.import_module(module).run(quick, gpu)
+        return getattr(importlib.import_module(module), fn[0] if fn else "run")(quick, gpu)
     except Exception as err:  # noqa: BLE001 - one broken benchmark must not hide the others' numbers
         traceback.print_exc()
         return [row(f"{key} {title}", "-", "error", float("nan"), "", note=f"{type(err).__name__}: {err}"[:300])]
@@ -95,7 +102,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes everywhere")
     p.add_argument("--gpu", action="store_true", help="GPU sizes; PyTorch (CPU) comparisons skipped")
-    p.add_argument("--only", default=",".join(BENCHMARKS), help="comma list of benchmark numbers (default all)")
+    p.add_argument("--only", default=CPU_SUITE, help=f"comma list of benchmark numbers (default {CPU_SUITE}; "
+                                                       "8-11 are gpu_check.sh's, and run on a CPU at small sizes)")
     p.add_argument("--out", help="JSON path (default benchmarks/results/<cpu|gpu>-<date>-<time>.json)")
     a = p.parse_args()
     out = a.out or default_out(a.quick, a.gpu)
