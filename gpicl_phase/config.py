@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-MODELS = ("transformer", "lstm", "mlp", "oplstm", "sgd")
+MODELS = ("transformer", "lstm", "mlp", "oplstm", "sgd", "maml", "vsml")
 BIAS_MODES = ("task", "labels")
 
 
@@ -32,9 +32,10 @@ class RunConfig:
     """Everything that defines one meta-training run (with its seed)."""
 
     # Model (static: shapes).
-    model: str = _f("transformer", "sequence model: transformer, lstm (baseline) or mlp (no context)",
-                    choices=MODELS)
-    d_model: int = _f(256, "model size N_M (hidden size for lstm and mlp)")
+    model: str = _f("transformer", "sequence model: transformer, lstm (baseline), mlp (no context), oplstm "
+                    "(outer-product LSTM), sgd (online SGD), maml (online Meta-SGD) or vsml (weights as LSTMs); "
+                    "docs/models.md", choices=MODELS)
+    d_model: int = _f(256, "model size N_M (hidden size for lstm, oplstm, mlp and maml; LSTM state for vsml)")
     num_layers: int = _f(4, "Transformer blocks (LSTM: MLP layers before the cell)")
     num_heads: int = _f(8, "attention heads")
     key_size: int = _f(32, "key/query/value size per head")

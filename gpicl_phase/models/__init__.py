@@ -10,8 +10,8 @@ from typing import Callable, NamedTuple
 
 import jax
 
-from gpicl_phase.models import oplstm, recurrent, sgd, transformer
 from gpicl_phase.engine import REFERENCE, Engine
+from gpicl_phase.models import maml, oplstm, recurrent, sgd, transformer, vsml
 from gpicl_phase.models.layers import param_count
 
 
@@ -34,6 +34,8 @@ MODELS = {
     "mlp": Model(recurrent.mlp_init, _one_lowering(recurrent.mlp_apply), recurrent.mlp_state_size),
     "oplstm": Model(oplstm.init, _one_lowering(oplstm.apply), oplstm.state_size),
     "sgd": Model(sgd.init, _one_lowering(sgd.apply), sgd.state_size),
+    "maml": Model(maml.init, _one_lowering(maml.apply), maml.state_size),
+    "vsml": Model(vsml.init, _one_lowering(vsml.apply), vsml.state_size),
 }
 
 
