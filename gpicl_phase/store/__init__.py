@@ -17,9 +17,9 @@ from gpicl_phase.store.create import create
 from gpicl_phase.store.extend import extend_axis
 from gpicl_phase.store.lock import StoreLocked, lock_path, writer_lock
 from gpicl_phase.store.read import (
-    bytes_per_run, load_results, open_group, open_results, read_status, store_attrs, verify,
+    bytes_per_run, load_results, open_group, open_results, read_config, read_status, store_attrs, verify,
 )
-from gpicl_phase.store.run_config import config_from_attrs, read_config
+from gpicl_phase.store.run_config import config_from_attrs
 from gpicl_phase.store.schema import (
     FINISHED, MESSAGE_CHARS, SCHEMA_VERSION, STATUS, STOP_REASONS, TRAILING_DIMS, VARIABLES, StoreError,
 )

@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from gpicl_phase.config import RunConfig
 from gpicl_phase.store import fast_read, zarr_read
 from gpicl_phase.store.run_config import config_from_attrs
 from gpicl_phase.store.schema import (
@@ -126,6 +127,11 @@ def _load(path, names):
 def store_attrs(path: str | os.PathLike) -> dict:
     """The store's attributes (schema_version, spec, base_config, ...) as a plain dict."""
     return dict(open_group(path, mode="r").attrs)
+
+
+def read_config(path: str | os.PathLike) -> RunConfig:
+    """The base config of the store at `path` (every run's config but its swept and per-cell values)."""
+    return config_from_attrs(store_attrs(path), where=str(path))
 
 
 def read_status(path: str | os.PathLike, *, order: str = "sorted") -> np.ndarray:

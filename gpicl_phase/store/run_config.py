@@ -1,4 +1,5 @@
-"""The store's base config, typed: `read_config(path)` is the `RunConfig` every run of the sweep started from.
+"""The store's base config, typed: `config_from_attrs(attrs)` is the `RunConfig` every run of the sweep started
+from (`store.read_config(path)` reads the attributes and calls it).
 
 The sweep writes ``attrs["base_config"]`` as `RunConfig.to_json()`. Stores outlive versions of RunConfig, so
 reading is tolerant where that is safe: a field the store lacks (written before the field existed) takes its
@@ -10,19 +11,11 @@ wrong type or out of range) raises StoreError naming the store and the field.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from gpicl_phase.config import FIELD_NAMES, ConfigError, RunConfig, coerce
 from gpicl_phase.store.schema import StoreError
-
-
-def read_config(path: str | os.PathLike) -> RunConfig:
-    """The base config of the store at `path` (every run's config but its swept and per-cell values)."""
-    from gpicl_phase.store.read import store_attrs  # read.py imports this module
-
-    return config_from_attrs(store_attrs(path), where=str(path))
 
 
 def config_from_attrs(attrs: Mapping[str, Any], where: str = "the store") -> RunConfig:
