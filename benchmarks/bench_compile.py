@@ -71,7 +71,7 @@ def compile_only(spec_path: str) -> list[dict]:
         hp = hyper(cfgs)
         data, keys = task_data(chunk.static), jax.vmap(run_key)(jnp.asarray(hp.seed))
         with common.CompileClock() as clock:
-            start, step_chunk, _ = driver.programs(chunk.static, True)
+            start, step_chunk, _ = driver.programs(chunk.static, True, driver.resolve(None))
             carry, _ = jax.eval_shape(start, data, hp, keys)
             start.lower(data, hp, keys).compile()
             step_chunk.lower(data, hp, carry, np.int32(0)).compile()
