@@ -45,6 +45,8 @@ def run_bytes(cfg: RunConfig) -> int:
     acts = tokens * n * layers * 20
     if cfg.model == "transformer":
         acts += b * cfg.num_heads * t * t * layers * 3
+    if cfg.model == "vsml":  # N_x x K LSTMs of state N, their gates and states kept at every position
+        acts += tokens * cfg.input_dim * cfg.num_classes * n * 12
     groups = cfg.tasks_per_batch or b
     data = tokens * (cfg.input_dim + cfg.num_classes + 1) * 3 + groups * cfg.input_dim ** 2
     evals = len(cfg.streams) * cfg.eval_batch * t * (n * 8 + cfg.input_dim * 2) + cfg.eval_batch * cfg.input_dim ** 2
