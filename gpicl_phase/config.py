@@ -50,6 +50,9 @@ class RunConfig:
     tasks_per_batch: int = _f(0, "distinct tasks per step; 0 = one task per sequence; must divide batch_size")
     bias_mode: str = _f("task", "biased sequences use task id 0 ('task') or only its label permutation "
                         "with a fresh projection ('labels')", choices=BIAS_MODES)
+    eval_biased: int = _f(0, "1: also meta-test the bias intervention's fixed task, stream 'biased' (task id 0 "
+                          "in 'task' mode; its label permutation on unseen projections in 'labels' mode), where "
+                          "a memorized permutation shows as accuracy above chance before any example")
     task_seed: int = _f(0, "root of every task and of the meta-test sequences (same for all runs of a sweep)")
     # Training schedule (static).
     steps: int = _f(2000, "meta-training steps (the base budget of an adaptive run)")
@@ -83,7 +86,8 @@ class RunConfig:
     @property
     def streams(self) -> tuple[str, ...]:
         """Names of the meta-test streams, in the order the trainer emits them."""
-        return ("seen", "unseen", *(f"unseen:{d}" for d in self.eval_datasets), "base")
+        biased = ("biased",) if self.eval_biased else ()
+        return ("seen", "unseen", *(f"unseen:{d}" for d in self.eval_datasets), "base", *biased)
 
     @property
     def budget(self) -> int:
@@ -185,6 +189,8 @@ def validate(cfg: RunConfig) -> None:
     for name in positive:
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"{name}: must be positive, got {getattr(cfg, name)}")
+    if cfg.eval_biased not in (0, 1):
+        raise ConfigError(f"eval_biased: must be 0 or 1, got {cfg.eval_biased}")
     if cfg.num_classes < 2:
         raise ConfigError(f"num_classes: must be at least 2, got {cfg.num_classes}")
     if cfg.num_tasks > 2 ** 31 - 1:

@@ -136,9 +136,10 @@ def train_batch(key, data: TaskData, root, *, num_tasks, bias, batch_size: int, 
     return tokens(x_BxTxD, y_BxT, num_classes), y_BxT
 
 
-def eval_batch(key, x_MxD, y_M, root, ids_B, *, seq_len: int, num_classes: int, project: bool):
-    """A meta-test batch on one dataset: sequence b uses task ``ids_B[b]`` (no task at all if not project)."""
+def eval_batch(key, x_MxD, y_M, root, ids_B, *, seq_len: int, num_classes: int, project: bool, perm_ids_B=None):
+    """A meta-test batch on one dataset: sequence b uses task ``ids_B[b]`` (no task at all if not project),
+    with the label permutation of task ``perm_ids_B[b]`` when given (the bias intervention's fixed one)."""
     x, y = sample_examples(key, x_MxD, y_M, (ids_B.shape[0], seq_len))
     if project:
-        x, y = project_groups(root, ids_B, ids_B, x, y, num_classes)
+        x, y = project_groups(root, ids_B, ids_B if perm_ids_B is None else perm_ids_B, x, y, num_classes)
     return tokens(x, y, num_classes), y

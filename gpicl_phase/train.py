@@ -140,6 +140,12 @@ def make_stages(cfg: RunConfig, engine: models.Engine | None = None) -> Stages:
                    batch(1, data.test_x, data.test_y, unseen, True)]
         streams += [batch(2 + j, x, y, unseen, True) for j, (x, y) in enumerate(data.evals)]
         streams.append(batch(2 + len(data.evals), data.test_x, data.test_y, unseen, False))
+        if cfg.eval_biased:  # the fixed task of train_batch's bias; keys of the streams above stay as they were
+            fixed = jnp.zeros_like(unseen)
+            proj = fixed if cfg.bias_mode == "task" else unseen
+            streams.append(tasks.eval_batch(jax.random.fold_in(eval_root, 4 + len(data.evals)), data.test_x,
+                                            data.test_y, root, proj, seq_len=cfg.seq_len,
+                                            num_classes=cfg.num_classes, project=True, perm_ids_B=fixed))
         tokens_BxTxI = jnp.concatenate([t for t, _ in streams])
         y_BxT = jnp.concatenate([y for _, y in streams])
         logits = models.apply(cfg, params, tokens_BxTxI, engine)

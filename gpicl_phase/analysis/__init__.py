@@ -18,6 +18,7 @@ Load a store that you will analyse repeatedly (`ds = ds.load()`): every run is i
                           threshold=None) -> Dataset boundary_log2, boundary_flag [other axes incl. seed],
                                                      boundary_log2_mean/_std/_ci/_n, boundary_log2_of_mean
     plateaus(ds, th) -> Dataset                      leave_step, plateau_steps, censored, usable [axes]
+    onsets(ds, th) -> Dataset                        memorized_step, learning_step [axes, stream], usable [axes]
     plateau_power_law(ds, th, *, x="batch_size", by=()) -> DataFrame   exponent (+ se, CI), prefactor, r2, ...
     state_size_trend(ds, th, *, stream="unseen", metric="acc_last") -> DataFrame   rho, p, r2 per predictor
     combine(datasets, *, dim="arch", labels=None) -> Dataset
@@ -33,6 +34,7 @@ Definitions and their mapping to the paper's words: docs/analysis.md.
 from gpicl_phase.analysis.boundaries import FLAGS, first_crossing, transition_boundaries
 from gpicl_phase.analysis.combine import check_combinable, combine
 from gpicl_phase.analysis.metrics import axis_dims, run_metrics, usable
+from gpicl_phase.analysis.onsets import onsets
 from gpicl_phase.analysis.phases import PHASES, classify, classify_cells
 from gpicl_phase.analysis.plateau import plateau_power_law, plateaus
 from gpicl_phase.analysis.report import summary_text
@@ -52,6 +54,7 @@ __all__ = [
     "check_combinable",
     "combine",
     "first_crossing",
+    "onsets",
     "metric_column",
     "plateau_power_law",
     "plateaus",
