@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -238,7 +239,8 @@ def test_missing_and_unknown_datasets_say_what_to_do(tmp_path):
     message = str(err.value)
     assert "gpicl-phase data fetch fashion_mnist" in message and str(tmp_path / "fashion_mnist") in message
     assert "fashion-mnist.s3-website" in message
-    with pytest.raises(data.DataError, match="mnist10k, random, mnist, fashion_mnist, kmnist, cifar10, svhn"):
+    names = "mnist10k, uci_digits, random, mnist, fashion_mnist, kmnist, cifar10, svhn"
+    with pytest.raises(data.DataError, match=names):
         data.load("imagenet")
     with pytest.raises(data.DataError, match="does not exist"):
         data.load(str(tmp_path / "nope.npz"))
@@ -287,6 +289,44 @@ def test_mnist10k_checksum_matches_readme():
     assert actual == recorded.group(1), "mnist10k.npz changed: rebuild it (data/README.md) and update the sha256"
 
 
+def test_uci_digits_embedded():
+    ds = data.load("uci_digits", image_size=4)
+    assert ds.train_x.shape == (1437, 16) and ds.test_x.shape == (360, 16) and ds.num_classes == 10
+    assert abs(float(ds.train_x.mean())) < 1e-4 and abs(float(ds.train_x.std()) - 1) < 1e-3
+    for labels in (ds.train_y, ds.test_y):
+        counts = np.bincount(labels, minlength=10)
+        assert counts.size == 10 and counts.min() > 0.05 * len(labels)  # shuffled: every digit in both splits
+    raw = loaders.load_uci_digits()
+    assert raw.train_images.shape == (1437, 8, 8) and raw.train_images.dtype == np.uint8
+    # Counts 0..16 scaled by 255/16: exactly 17 grey levels spanning 0..255; the per-digit counts of data/README.md.
+    pixels = np.concatenate([raw.train_images, raw.test_images])
+    assert np.unique(pixels).size == 17 and pixels.min() == 0 and pixels.max() == 255
+    np.testing.assert_array_equal(np.bincount(np.concatenate([raw.train_labels, raw.test_labels]), minlength=10),
+                                  [178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
+    assert data.load("uci_digits", image_size=8).train_x.shape == (1437, 64)
+
+
+def test_uci_digits_checksum_matches_readme():
+    readme = (ROOT / "data" / "README.md").read_text()
+    recorded = re.search(r"`uci_digits\.npz` sha256 `([0-9a-f]{64})`", readme)
+    assert recorded, "data/README.md must record the sha256 of uci_digits.npz"
+    actual = hashlib.sha256(sources.EMBEDDED_UCI_DIGITS.read_bytes()).hexdigest()
+    assert actual == recorded.group(1), "uci_digits.npz changed: rebuild it (data/README.md) and update the sha256"
+
+
+def test_uci_digits_is_an_eval_dataset():
+    from gpicl_phase.config import RunConfig, coerce
+    from gpicl_phase.figures.paper import DATASET_NAMES
+
+    cfg = RunConfig(**coerce({"eval_datasets": "uci_digits", "image_size": 4, "num_classes": 5}))
+    assert cfg.eval_datasets == ("uci_digits",) and "unseen:uci_digits" in cfg.streams
+    assert "uci_digits" in data.EMBEDDED_NAMES and DATASET_NAMES["uci_digits"] == "UCI digits"
+    # What train.task_data does with an eval dataset: load at the config's size, keep its first num_classes.
+    ds = data.load(cfg.eval_datasets[0], image_size=cfg.image_size, channels=cfg.channels)
+    assert ds.num_classes >= cfg.num_classes and ds.test_x.shape[1] == cfg.input_dim
+    assert set(np.unique(ds.test_y[ds.test_y < cfg.num_classes])) == set(range(cfg.num_classes))
+
+
 def test_random_dataset():
     ds = data.load("random")
     np.testing.assert_array_equal(ds.train_y, np.arange(10))
@@ -301,7 +341,7 @@ def test_available_and_cache_dir(tmp_path, rng, monkeypatch):
     monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
     assert data.cache_dir() == tmp_path
     before = data.available()
-    assert before["mnist10k"] and before["random"] and not before["mnist"]
+    assert before["mnist10k"] and before["uci_digits"] and before["random"] and not before["mnist"]
     write_idx_folder(tmp_path / "mnist", rng, gz=False)
     (tmp_path / "svhn").mkdir()
     (tmp_path / "svhn" / "train_32x32.mat").write_bytes(b"")  # half a dataset is not available
@@ -330,6 +370,27 @@ def test_build_script_is_deterministic_and_exact(tmp_path):
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     with np.load(tmp_path / "a.npz") as npz:
         np.testing.assert_array_equal(npz["images"], images)
+
+
+def test_uci_digits_build_script_is_deterministic_and_exact(tmp_path):
+    spec = importlib.util.spec_from_file_location("build_uci_digits", ROOT / "data" / "build_uci_digits.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    pixels = np.arange(64 * 20).reshape(20, 64) % 17
+    labels = np.arange(20) % 10
+    rows = "\n".join(",".join(map(str, [*p, y])) for p, y in zip(pixels, labels)) + "\n"
+    wheel = tmp_path / "pkg.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(build.CSV_MEMBER, gzip.compress(rows.encode()))
+    images, got_labels = build.read_digits(wheel)
+    assert images.shape == (20, 8, 8) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images.reshape(20, 64), np.floor(pixels * 255 / 16 + 0.5).astype(np.uint8))
+    np.testing.assert_array_equal(got_labels, labels)
+    with pytest.raises(ValueError, match="0..16"):
+        build.parse_csv(",".join(["17"] * 64 + ["3"]))
+    build.write_npz(tmp_path / "a.npz", {"images": images, "labels": got_labels})
+    build.write_npz(tmp_path / "b.npz", {"images": images, "labels": got_labels})
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
 
 
 def test_data_package_never_imports_jax():

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gpicl_phase.data.sources import EMBEDDED_MNIST10K, DataError
+from gpicl_phase.data.sources import EMBEDDED_MNIST10K, EMBEDDED_UCI_DIGITS, DataError
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
@@ -26,6 +26,7 @@ CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
 SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
 MNIST10K_TRAIN = 8000
+UCI_DIGITS_TRAIN = 1437  # of 1,797: 80/20
 RANDOM_SEED = 0
 RANDOM_COUNT = 10
 
@@ -198,11 +199,21 @@ def load_npz(path: str | os.PathLike) -> Raw:
     return raw._replace(train_labels=raw.train_labels.astype(np.int64), test_labels=raw.test_labels.astype(np.int64))
 
 
-def load_mnist10k(path: str | os.PathLike = EMBEDDED_MNIST10K) -> Raw:
-    """The embedded 10,000 MNIST digits: the first 8,000 (pre-shuffled) train, the last 2,000 test."""
+def _load_embedded(path: str | os.PathLike, train: int) -> Raw:
+    """An embedded, pre-shuffled ``images``/``labels`` npz: the first ``train`` images train, the rest test."""
     with np.load(path, allow_pickle=False) as npz:
         images, labels = npz["images"], npz["labels"].astype(np.int64)
-    return Raw(images[:MNIST10K_TRAIN], labels[:MNIST10K_TRAIN], images[MNIST10K_TRAIN:], labels[MNIST10K_TRAIN:])
+    return Raw(images[:train], labels[:train], images[train:], labels[train:])
+
+
+def load_mnist10k(path: str | os.PathLike = EMBEDDED_MNIST10K) -> Raw:
+    """The embedded 10,000 MNIST digits: the first 8,000 (pre-shuffled) train, the last 2,000 test."""
+    return _load_embedded(path, MNIST10K_TRAIN)
+
+
+def load_uci_digits(path: str | os.PathLike = EMBEDDED_UCI_DIGITS) -> Raw:
+    """The embedded 1,797 UCI 8x8 digits (0..255): the first 1,437 (pre-shuffled) train, the last 360 test."""
+    return _load_embedded(path, UCI_DIGITS_TRAIN)
 
 
 def load_random(image_size: int, seed: int = RANDOM_SEED) -> Raw:

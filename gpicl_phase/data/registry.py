@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from gpicl_phase.data import loaders, preprocess
-from gpicl_phase.data.sources import (EMBEDDED_MNIST10K, NAMES, REMOTE, DataError, dataset_dir, missing_files_error,
-                                      resolve_cache_dir, unknown_name_error)
+from gpicl_phase.data.sources import (EMBEDDED_MNIST10K, EMBEDDED_UCI_DIGITS, NAMES, REMOTE, DataError, dataset_dir,
+                                      missing_files_error, resolve_cache_dir, unknown_name_error)
 
 NUM_CLASSES = 10
 # Processed arrays are ~55 MB for full MNIST at 14x14; a sweep cycles through a handful of (name, size) pairs.
 _CACHE_SIZE = 16
 _IDX_NAMES = ("mnist", "fashion_mnist", "kmnist")
+# Embedded datasets stored as a file in the package: name -> (file, reader).
+_EMBEDDED_FILES = {"mnist10k": (EMBEDDED_MNIST10K, loaders.load_mnist10k),
+                   "uci_digits": (EMBEDDED_UCI_DIGITS, loaders.load_uci_digits)}
 
 
 # eq=False: field-wise == on arrays is ambiguous, and identity hashing lets a Dataset key a dict or cache.
@@ -56,7 +59,7 @@ def available(cache_dir: str | os.PathLike | None = None) -> dict[str, bool]:
         if name in REMOTE:
             status[name] = not missing_files(name, dataset_dir(name, cache_dir))
         else:
-            status[name] = name == "random" or EMBEDDED_MNIST10K.is_file()
+            status[name] = name == "random" or _EMBEDDED_FILES[name][0].is_file()
     return status
 
 
@@ -64,8 +67,8 @@ def _read_raw(name: str, image_size: int, root: Path) -> tuple[loaders.Raw, int]
     """Raw splits of a named dataset or .npz path, and its number of classes."""
     if name == "random":
         return loaders.load_random(image_size), NUM_CLASSES
-    if name == "mnist10k":
-        return loaders.load_mnist10k(), NUM_CLASSES
+    if name in _EMBEDDED_FILES:
+        return _EMBEDDED_FILES[name][1](), NUM_CLASSES
     if name in REMOTE:
         folder = root / name
         missing = missing_files(name, folder)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 ENV_VAR = "GPICL_PHASE_DATA"
 EMBEDDED_MNIST10K = Path(__file__).resolve().parent / "mnist10k.npz"
+EMBEDDED_UCI_DIGITS = Path(__file__).resolve().parent / "uci_digits.npz"
 
 # The names `load` accepts besides a path to an .npz; the order is the one `available` reports.
-EMBEDDED_NAMES = ("mnist10k", "random")
+EMBEDDED_NAMES = ("mnist10k", "uci_digits", "random")
 REMOTE_NAMES = ("mnist", "fashion_mnist", "kmnist", "cifar10", "svhn")
 NAMES = EMBEDDED_NAMES + REMOTE_NAMES
 
