@@ -16,10 +16,21 @@ from gpicl_phase import store
 from gpicl_phase.analysis import Thresholds, classify, plateaus, run_metrics
 from gpicl_phase.analysis.plateau import plateau_power_law
 from gpicl_phase.analysis.report import summary_text
+from gpicl_phase.figures.paper import table1, table1_caption
+from gpicl_phase.figures.paper_numbers import beside_paper
+from gpicl_phase.figures.source import load_source
+from seed_stats import cell_lines  # scripts/ is on sys.path when this file is run as a script
 
 
 def _fmt(x) -> str:
     return "nan" if not np.isfinite(x) else f"{x:.2f}"
+
+
+def markdown(df) -> list[str]:
+    """A DataFrame as a markdown table, floats to two decimals (pandas' to_markdown needs tabulate)."""
+    cell = lambda v: _fmt(v) if isinstance(v, float) else str(v)  # noqa: E731
+    return ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns),
+            *("| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False))]
 
 
 def per_cell_table(ds, m, phase, streams=("seen", "unseen", "unseen:random")) -> list[str]:
@@ -116,7 +127,7 @@ def main(paths: list[str]) -> int:
     for path in paths:
         print(f"## `{path}`\n")
         if not Path(path).exists():
-            print(f"(not found: run the sweep that makes it)\n")
+            print("(not found: run the sweep that makes it)\n")
             continue
         ds = store.load_results(path)
         m = run_metrics(ds, th)
@@ -138,6 +149,14 @@ def main(paths: list[str]) -> int:
                 fit = plateau_power_law(ds, th, x=x)
                 print(f"Plateau length vs {x}, power-law fit (plateau_steps = prefactor * {x}^exponent):\n")
                 print("```\n" + fit.to_string(index=False) + "\n```\n")
+        if "seed" in ds.status.dims and ds.sizes["seed"] > 1:
+            streams = [s for s in ("unseen", "unseen:uci_digits", "biased") if s in ds["stream"].values]
+            print("Over seeds (`python scripts/seed_stats.py`; mean ± 95% CI):\n")
+            print("```\n" + "\n".join(cell_lines(ds, streams, th)) + "\n```\n")
+        if "learner" in ds.status.dims:
+            df = beside_paper(table1(load_source(path)))
+            print(f"Table 1 ({table1_caption(df)}):\n")
+            print("\n".join(markdown(df)) + "\n")
         if ds.status.size <= 8:
             print("Meta-test accuracy by examples seen (last eval step):\n")
             print("\n".join(curve_lines(ds)) + "\n")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gpicl_phase import cli
-from gpicl_phase.figures import paper, paper_export
+from gpicl_phase.figures import paper, paper_export, paper_numbers
 from gpicl_phase.figures.source import Source, StoreProblem
 from gpicl_phase.testing import synthetic_store
 
@@ -221,3 +221,29 @@ def test_cli_paper_without_chromium_still_writes_tables(tmp_path, table_source, 
     assert (tmp_path / "out" / "table1_paper_table1.tex").read_text().count(r"\\") == 4
     assert cli.main(["export", "--paper", str(tmp_path / "missing.zarr"), "--out", str(tmp_path)]) == 2
     assert "no results store" in capsys.readouterr().err
+
+
+def test_table1_sits_beside_the_papers_numbers(table_source):
+    df = paper_numbers.beside_paper(paper.table1(table_source))
+    assert list(df.columns[3:]) == ["MNIST-10k", "MNIST-10k std", "paper MNIST-10k", "Random", "Random std",
+                                    "paper Random", "FashionMNIST", "FashionMNIST std", "paper FashionMNIST"]
+    # sgd, lstm, transformer rows: the paper's MNIST / Random / FashionMNIST columns of its Table 1
+    assert list(df["paper MNIST-10k"]) == [70.31, 25.39, 73.70]
+    assert list(df["paper Random"]) == [100.00, 58.72, 100.00]
+    assert list(df["paper FashionMNIST"]) == [50.78, 28.12, 62.24]
+    assert np.isnan(paper_numbers.paper_value("mlp", "MNIST")) and np.isnan(paper_numbers.paper_value("sgd", "EMNIST"))
+    tex = paper.table1_latex(df, paper.table1_caption(df))
+    lstm_row = next(line for line in tex.splitlines() if line.startswith("lstm & "))
+    assert lstm_row.count("(") == 3 and "(25.39)" in lstm_row and "(58.72)" in lstm_row
+    assert "in parentheses the paper's Table 1" in tex and "Setting vs the paper" in tex
+
+
+def test_setting_differences_name_what_differs():
+    from gpicl_phase.config import RunConfig
+
+    text = paper_numbers.setting_differences(RunConfig(num_classes=3, image_size=4, seq_len=20, steps=3000,
+                                                       batch_size=64, num_tasks=16384, eval_every=250))
+    assert "K = 3 classes (paper 10" in text and "4x4 images (paper 14x14)" in text
+    assert "after 19 examples (paper 99)" in text and "mnist10k" in text and "16,384 tasks" in text
+    same = paper_numbers.setting_differences(RunConfig(num_classes=10, image_size=14, seq_len=100, dataset="mnist"))
+    assert "classes" not in same and "images" not in same and "examples" not in same

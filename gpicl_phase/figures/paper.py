@@ -31,6 +31,7 @@ from gpicl_phase.figures import detail, improvement
 from gpicl_phase.figures import plateau as plateau_view
 from gpicl_phase.figures import style as st
 from gpicl_phase.figures.catalog import build
+from gpicl_phase.figures.paper_numbers import setting_differences
 from gpicl_phase.figures.source import Source, StoreProblem
 from gpicl_phase.figures.views import Built
 from gpicl_phase.store import StoreError, config_from_attrs
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from gpicl_phase.store.run_config import RunConfig
 
 DATASET_NAMES = {"mnist": "MNIST", "mnist10k": "MNIST-10k", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST",
-                 "random": "Random", "cifar10": "CIFAR10", "svhn": "SVHN"}
+                 "uci_digits": "UCI digits", "random": "Random", "cifar10": "CIFAR10", "svhn": "SVHN"}
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 
 
@@ -267,7 +268,8 @@ def table1(source: Source, query: dict | None = None) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df = df[["method", "model", "n", *(c for s in streams for c in (names[s], f"{names[s]} std"))]]
     df.attrs = {"store": source.name, "dataset": dataset, "position": int(source.ds["position"].values[-1]),
-                "eval_step": int(step), "fixed": {k: ax.fmt(v) for k, v in fixed.items()}}
+                "eval_step": int(step), "fixed": {k: ax.fmt(v) for k, v in fixed.items()},
+                "setting": setting_differences(base)}
     return df
 
 
@@ -282,7 +284,8 @@ def latex_escape(text: str) -> str:
 
 def table1_latex(df: pd.DataFrame, caption: str = "") -> str:
     """The Table 1 frame as a LaTeX tabular: one row per method, 'mean $\\pm$ std' where seeds > 1."""
-    datasets = [c for c in df.columns if c not in ("method", "model", "n") and not c.endswith(" std")]
+    datasets = [c for c in df.columns if c not in ("method", "model", "n") and not c.endswith(" std")
+                and not c.startswith("paper ")]
     lines = [f"% {caption}" if caption else "% Table 1", r"\begin{tabular}{l" + "r" * len(datasets) + "}",
              r"\hline", " & ".join(["Method", *map(latex_escape, datasets)]) + r" \\", r"\hline"]
     for r in df.itertuples(index=False):
@@ -293,6 +296,9 @@ def table1_latex(df: pd.DataFrame, caption: str = "") -> str:
             cell = "--" if not math.isfinite(mean) else f"{mean:.2f}"
             if math.isfinite(mean) and math.isfinite(std):
                 cell += rf" $\pm$ {std:.2f}"
+            paper_cell = rec.get(f"paper {d}", math.nan)
+            if math.isfinite(paper_cell):
+                cell += f" ({paper_cell:.2f})"
             cells.append(cell)
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\hline", r"\end{tabular}", ""]
@@ -305,7 +311,9 @@ def table1_caption(df: pd.DataFrame) -> str:
     fixed = ", ".join(f"{k}={v}" for k, v in a.get("fixed", {}).items())
     return (f"Table 1 from {a.get('store')}: accuracy (%) at position {a.get('position')} (examples seen), "
             f"eval step {a.get('eval_step')}; meta-trained on {a.get('dataset')}, first column its unseen tasks; "
-            f"mean $\\pm$ std over usable seeds" + (f"; {fixed}" if fixed else ""))
+            f"mean $\\pm$ std over usable seeds" + (f"; {fixed}" if fixed else "")
+            + ("; in parentheses the paper's Table 1" if any(c.startswith("paper ") for c in df.columns) else "")
+            + (f". Setting vs the paper: {a['setting']}" if a.get("setting") else ""))
 
 
 # --- plateaus and state size: the existing views ---------------------------------------------------------

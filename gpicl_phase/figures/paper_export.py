@@ -26,6 +26,7 @@ from gpicl_phase.figures import style as st
 from gpicl_phase.figures.export import FORMATS, ExportError, render
 from gpicl_phase.figures.paper import (fig2, fig3, fig4, plateau_figures, statesize, table1, table1_caption,
                                        table1_latex)
+from gpicl_phase.figures.paper_numbers import beside_paper
 from gpicl_phase.figures.source import Source, StoreProblem, load_source
 from gpicl_phase.figures.views import Built
 
@@ -54,7 +55,7 @@ ITEMS: dict[str, Item] = {
     # The paper reads Fig. 3 off a run trained on many tasks; Table 1 compares methods at one task count.
     "fig3": Item("Fig. 3", lambda s, q, style: [("", fig3(s, q, style))], prefer=lambda s: int(_has_tasks(s))),
     "fig4": Item("Fig. 4", lambda s, q, style: [("", fig4(s, q, style))]),
-    "table1": Item("Table 1", lambda s, q, style: [("", Built(go.Figure(), table1(s, q), "table1"))],
+    "table1": Item("Table 1", lambda s, q, style: [("", Built(go.Figure(), beside_paper(table1(s, q)), "table1"))],
                    prefer=lambda s: int(not _has_tasks(s))),
     # Over an intervention (batch size, Adam's epsilon, ...) when some store varies one; else over any axis.
     "plateau": Item("Plateau", plateau_figures, prefer=lambda s: int(_has_intervention(s))),
