@@ -14,6 +14,7 @@ from gpicl_phase.figures import views
 from gpicl_phase.figures.source import Source, StoreProblem
 from gpicl_phase.store import StoreError, config_from_attrs
 
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon", "triangle-down")
 POINT_COLUMNS = ("arch", "state_size", "param_count", "mean", "std", "n", "label")
 
 
@@ -26,8 +27,7 @@ def statesize_figure(points: pd.DataFrame, *, metric_title: str, style: str = "s
             fig.add_trace(go.Scatter(
                 x=g[xcol], y=g["mean"], mode="markers", name=str(arch), legendgroup=str(arch), showlegend=col == 1,
                 error_y=dict(type="data", array=g["std"], visible=True, thickness=1),
-                marker=dict(color=st.color(i), size=st.marker_size(style) + 2,
-                            symbol=["circle", "square", "diamond", "triangle-up", "cross"][i % 5]),
+                marker=dict(color=st.color(i), size=st.marker_size(style) + 2, symbol=SYMBOLS[i % len(SYMBOLS)]),
                 text=g["label"], customdata=g[["std", "n"]].to_numpy(),
                 hovertemplate=f"%{{text}}<br>{xcol.replace('_', ' ')} %{{x}}<br>{metric_title} %{{y:.3f}}"
                               " ± %{customdata[0]:.3f} (n=%{customdata[1]})<extra></extra>"), row=1, col=col)
@@ -37,6 +37,7 @@ def statesize_figure(points: pd.DataFrame, *, metric_title: str, style: str = "s
         fig.update_xaxes(title_text=title, type="log" if positive else None, **ticks, row=1, col=col)
     fig.update_yaxes(title_text=metric_title, row=1, col=1)
     st.apply_style(fig, style, cols=2)
+    fig.update_layout(legend=dict(tracegroupgap=0))  # one legend group per architecture: no gaps, so 9+ fit
     if not np.isfinite(points["mean"]).any() if len(points) else True:
         fig.add_annotation(text="no finished runs yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return fig
