@@ -136,10 +136,29 @@ def train_batch(key, data: TaskData, root, *, num_tasks, bias, batch_size: int, 
     return tokens(x_BxTxD, y_BxT, num_classes), y_BxT
 
 
+def make_tasks(root, proj_ids_G, perm_ids_G, input_dim: int, num_classes: int):
+    """Projections ``[G, D, D]`` of tasks ``proj_ids_G`` and permutations ``[G, K]`` of tasks ``perm_ids_G``.
+
+    Drawn one task after another (``lax.map``): the same bits as vmapped draws, and a loop body is compiled once
+    where vmapped draws compiled several times slower on XLA:CPU. Meta-tests use it (once per meta-test);
+    training batches keep the vmapped draw of ``project_groups`` (once per step, where a loop would serialize).
+    """
+    return jax.lax.map(lambda ij: (projection(root, ij[0], input_dim), permutation(root, ij[1], num_classes)),
+                       (proj_ids_G, perm_ids_G))
+
+
+def eval_sample(key, x_MxD, y_M, n: int, seq_len: int, made=None):
+    """``n`` sequences of one dataset, ``x [n, T, D]`` and ``y [n, T]``, sequence b seen through task b of
+    ``made = (projections [n, D, D], permutations [n, K])`` from ``make_tasks`` (or through none)."""
+    x, y = sample_examples(key, x_MxD, y_M, (n, seq_len))
+    if made is not None:
+        x, y = jax.vmap(lambda x_SxD, w_DxD, p_K, y_S: (x_SxD @ w_DxD, p_K[y_S]))(x, made[0], made[1], y)
+    return x, y
+
+
 def eval_batch(key, x_MxD, y_M, root, ids_B, *, seq_len: int, num_classes: int, project: bool, perm_ids_B=None):
     """A meta-test batch on one dataset: sequence b uses task ``ids_B[b]`` (no task at all if not project),
     with the label permutation of task ``perm_ids_B[b]`` when given (the bias intervention's fixed one)."""
-    x, y = sample_examples(key, x_MxD, y_M, (ids_B.shape[0], seq_len))
-    if project:
-        x, y = project_groups(root, ids_B, ids_B if perm_ids_B is None else perm_ids_B, x, y, num_classes)
+    made = make_tasks(root, ids_B, ids_B if perm_ids_B is None else perm_ids_B, x_MxD.shape[-1], num_classes)
+    x, y = eval_sample(key, x_MxD, y_M, ids_B.shape[0], seq_len, made if project else None)
     return tokens(x, y, num_classes), y

@@ -103,12 +103,13 @@ class ChunkOut(NamedTuple):
 
 class Stages(NamedTuple):
     """A run cut at its meta-tests: ``start(data, hp, key) -> (carry, (acc0, loss0))`` then, for c = 0..n-1,
-    ``chunk(data, hp, carry, c) -> (carry, ChunkOut)``. ``make_train`` scans the chunks inside one program;
+    ``chunk(data, hp, carry, c) -> (carry, ChunkOut)``; ``chunk`` at c = -1 only meta-tests (start uses it). ``make_train`` scans the chunks inside one program;
     the sweep engine loops them from the host (progress, checkpoints) and gets the same numbers."""
 
     start: object
     chunk: object
     n_chunks: int
+    init: object  # init(hp, key) -> carry; start = init, then chunk at c = -1 (the meta-test alone)
 
 
 def task_root(task_seed: int) -> jax.Array:
@@ -130,22 +131,25 @@ def make_stages(cfg: RunConfig, engine: models.Engine | None = None) -> Stages:
 
     def evaluate(params, data: TaskData, num_tasks):
         """Per-position accuracy and loss ``[S, T]`` on every meta-test stream, in one forward pass."""
-        n = cfg.eval_batch
+        n, d, k = cfg.eval_batch, data.test_x.shape[-1], cfg.num_classes
         seen_ids = tasks.draw_ids(jax.random.fold_in(eval_root, 0), n, num_tasks)
         unseen = tasks.unseen_ids(n)
-        batch = lambda i, x, y, ids, project: tasks.eval_batch(  # noqa: E731
-            jax.random.fold_in(eval_root, i + 1), x, y, root, ids, seq_len=cfg.seq_len,
-            num_classes=cfg.num_classes, project=project)
-        streams = [batch(0, data.test_x, data.test_y, seen_ids, True),
-                   batch(1, data.test_x, data.test_y, unseen, True)]
-        streams += [batch(2 + j, x, y, unseen, True) for j, (x, y) in enumerate(data.evals)]
-        streams.append(batch(2 + len(data.evals), data.test_x, data.test_y, unseen, False))
+        # Each task is drawn once per meta-test: the unseen tasks serve every dataset's unseen stream.
+        seen_tasks = tasks.make_tasks(root, seen_ids, seen_ids, d, k)
+        unseen_tasks = tasks.make_tasks(root, unseen, unseen, d, k)
+
+        def batch(i, x, y, made):
+            x, y = tasks.eval_sample(jax.random.fold_in(eval_root, i + 1), x, y, n, cfg.seq_len, made)
+            return tasks.tokens(x, y, k), y
+
+        streams = [batch(0, data.test_x, data.test_y, seen_tasks), batch(1, data.test_x, data.test_y, unseen_tasks)]
+        streams += [batch(2 + j, x, y, unseen_tasks) for j, (x, y) in enumerate(data.evals)]
+        streams.append(batch(2 + len(data.evals), data.test_x, data.test_y, None))
         if cfg.eval_biased:  # the fixed task of train_batch's bias; keys of the streams above stay as they were
-            fixed = jnp.zeros_like(unseen)
-            proj = fixed if cfg.bias_mode == "task" else unseen
-            streams.append(tasks.eval_batch(jax.random.fold_in(eval_root, 4 + len(data.evals)), data.test_x,
-                                            data.test_y, root, proj, seq_len=cfg.seq_len,
-                                            num_classes=cfg.num_classes, project=True, perm_ids_B=fixed))
+            fixed = tasks.make_tasks(root, jnp.zeros(1, jnp.int32), jnp.zeros(1, jnp.int32), d, k)
+            proj = jnp.broadcast_to(fixed[0], (n, d, d)) if cfg.bias_mode == "task" else unseen_tasks[0]
+            streams.append(batch(3 + len(data.evals), data.test_x, data.test_y,
+                                 (proj, jnp.broadcast_to(fixed[1], (n, k)))))
         tokens_BxTxI = jnp.concatenate([t for t, _ in streams])
         y_BxT = jnp.concatenate([y for _, y in streams])
         logits = models.apply(cfg, params, tokens_BxTxI, engine)
@@ -154,11 +158,15 @@ def make_stages(cfg: RunConfig, engine: models.Engine | None = None) -> Stages:
         per_stream = lambda v: v.reshape(len(streams), n, cfg.seq_len).mean(1)  # noqa: E731
         return per_stream(acc_BxT), per_stream(ce_BxT)
 
-    def start(data: TaskData, hp: Hyper, key: jax.Array):
+    def init(hp: Hyper, key: jax.Array) -> Carry:
         init_key, data_key = jax.random.split(key)
         params = models.init(cfg, init_key)
-        carry = Carry(params, _adam(hp).init(params), jnp.asarray(-1, jnp.int32), data_key)
-        return carry, evaluate(params, data, hp.num_tasks)
+        return Carry(params, _adam(hp).init(params), jnp.asarray(-1, jnp.int32), data_key)
+
+    def start(data: TaskData, hp: Hyper, key: jax.Array):
+        carry = init(hp, key)
+        _, out = chunk(data, hp, carry, jnp.int32(-1))
+        return carry, (out.eval_acc, out.eval_loss)
 
     def chunk(data: TaskData, hp: Hyper, carry: Carry, c) -> tuple[Carry, ChunkOut]:
         opt = _adam(hp)
@@ -183,13 +191,21 @@ def make_stages(cfg: RunConfig, engine: models.Engine | None = None) -> Stages:
             out_norm = jnp.where(diverged_step < 0, norm, jnp.nan)
             return (keep(new_params, params), keep(new_opt_state, opt_state), diverged_step), (out_loss, out_norm)
 
-        steps = c * cfg.eval_every + jnp.arange(cfg.eval_every)
-        state, (loss, norm) = jax.lax.scan(step, (carry.params, carry.opt_state, carry.diverged_step), steps)
+        def train_steps(state):
+            return jax.lax.scan(step, state, c * cfg.eval_every + jnp.arange(cfg.eval_every))
+
+        def no_steps(state):
+            return state, (jnp.full(cfg.eval_every, jnp.nan), jnp.full(cfg.eval_every, jnp.nan))
+
+        # c = -1 is the meta-test before training: the same program, so a run compiles one big program, not two
+        # (start's meta-test was a second compile of the evaluation, about half a cold sweep's compile time).
+        state = (carry.params, carry.opt_state, carry.diverged_step)
+        state, (loss, norm) = jax.lax.cond(c >= 0, train_steps, no_steps, state)
         acc, eval_loss = evaluate(state[0], data, hp.num_tasks)
         window_mean = lambda v: v.reshape(windows, cfg.log_every).mean(-1)  # noqa: E731
         return Carry(*state, carry.data_key), ChunkOut(window_mean(loss), window_mean(norm), acc, eval_loss)
 
-    return Stages(start, chunk, cfg.steps // cfg.eval_every)
+    return Stages(start, chunk, cfg.steps // cfg.eval_every, init)
 
 
 def assemble(first, outs: ChunkOut, diverged_step) -> Metrics:

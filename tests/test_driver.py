@@ -37,7 +37,7 @@ def test_packed_host_loop_equals_runs_one_by_one(tiny_cfg, tiny_data):
     other = [c.replace(seed=c.seed + 9, lr=2 * c.lr) for c in cfgs]
     driver.drive(tiny_cfg.static_part(), tiny_data, train.hyper(other), key=keys, packed=True)
     start, chunk, n_chunks = driver.programs(tiny_cfg.static_part(), True, driver.resolve(None))
-    assert n_chunks > 1 and start._cache_size() == 1 and chunk._cache_size() == 1
+    assert n_chunks > 1 and start.init._cache_size() == 1 and chunk._cache_size() == 1
 
 
 @pytest.mark.parametrize("bias_mode,tasks_per_batch", [("task", 0), ("labels", 2)])

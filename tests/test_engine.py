@@ -54,7 +54,7 @@ def test_a_changed_option_builds_new_programs_and_never_reuses_a_stale_one(tiny_
         np.testing.assert_array_equal(a, b)
     for engine in (f32, bf16):  # each engine compiled its programs once
         start, chunk, _ = driver.programs(static, True, engine)
-        assert start._cache_size() == 1 and chunk._cache_size() == 1
+        assert start.init._cache_size() == 1 and chunk._cache_size() == 1
 
 
 def test_bfloat16_parameters_and_optimizer_state_stay_float32(tiny_cfg, tiny_data):

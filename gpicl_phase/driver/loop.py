@@ -47,11 +47,29 @@ def programs(static: RunConfig, packed: bool, engine: Engine):
     donated buffers must never be seen by numpy views on the host (checkpoints, metrics).
     """
     stages = make_stages(static, engine)
-    start, chunk = stages.start, stages.chunk
+    init, chunk = stages.init, stages.chunk
     if packed:
-        start = jax.vmap(start, in_axes=(None, 0, 0))
+        # A loop over the runs, not vmap: vmapped random draws compile several times slower on XLA:CPU (the
+        # init of a pack compiled longer than its training chunk), and each run's parameters are the same bits.
+        def init(hp, key):
+            return jax.lax.map(lambda run: stages.init(*run), (hp, key))
         chunk = jax.vmap(chunk, in_axes=(None, 0, 0, None))
-    return jax.jit(start), jax.jit(chunk), stages.n_chunks
+    chunk = jax.jit(chunk)
+    return Start(jax.jit(init), chunk), chunk, stages.n_chunks
+
+
+@dataclass(frozen=True)
+class Start:
+    """``start(data, hp, key) -> (carry, (acc0, loss0))`` as two programs: ``init`` (small) and the chunk program at
+    c = -1, its meta-test alone, so the evaluation is compiled once per group rather than once more for start."""
+
+    init: Callable
+    chunk: Callable
+
+    def __call__(self, data: TaskData, hp: Hyper, key: jax.Array):
+        carry = self.init(hp, key)
+        _, out = self.chunk(data, hp, carry, np.int32(-1))
+        return carry, (out.eval_acc, out.eval_loss)
 
 
 @dataclass(frozen=True)
