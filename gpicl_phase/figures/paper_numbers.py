@@ -11,10 +11,12 @@ have (or a model it does not list) gets no paper column (or NaN), never a guess.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from gpicl_phase.config import RunConfig
+if TYPE_CHECKING:
+    from gpicl_phase.store.run_config import RunConfig
 
 DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "Random", "CIFAR10", "SVHN")
 PAPER_TABLE1 = {  # model kind -> (method name in the paper, accuracies in DATASETS order)
