@@ -38,6 +38,11 @@ def cell_lines(ds, streams: list[str], th: Thresholds) -> list[str]:
         sel = {d: i for d, i in zip(cells, idx, strict=True)}
         name = " ".join(f"{d}={ds[d].values[i].item()}" for d, i in sel.items()) or "all runs"
         ok = m["usable"].isel(sel).values.reshape(-1)
+        if (ds["status"].isel(sel).values == store.STATUS["skipped"]).all():
+            continue  # a cell refinement did not sample
+        if not ok.any():
+            lines.append(f"{name}: no usable runs yet (unfinished, diverged or failed)")
+            continue
         pl = p.isel(sel)
         left = np.where(ok & ~pl["censored"].values.reshape(-1), pl["plateau_steps"].values.reshape(-1), np.nan)
         censored = int((ok & pl["censored"].values.reshape(-1)).sum())
